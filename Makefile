@@ -1,0 +1,43 @@
+# modelctl — two commands on a fresh machine with Python 3.11:
+#   make demo   set up .venv and walk through the whole lifecycle offline (writes only under .demo/)
+#   make test   set up .venv and run ruff, mypy and pytest
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DEMO_DIR ?= .demo
+
+.PHONY: install test lint typecheck pytest demo bench lock clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+demo: $(STAMP)
+	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	PATH="$(CURDIR)/$(BIN):$$PATH" DEMO_DIR="$(CURDIR)/$(DEMO_DIR)" bash examples/demo/run.sh
+
+bench: $(STAMP)
+	@for f in bench/*_bench.py; do echo "== $$f"; $(BIN)/python $$f $(BENCH_ARGS) || exit 1; done
+
+lock: $(STAMP)
+	@{ echo "# Pinned dependency set (pip freeze of a working install on Python 3.11). Regenerate with: make lock"; \
+	  $(BIN)/python -m pip freeze --exclude-editable; } > requirements.lock
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,63 @@
+"""State shared by CLI commands: the global --registry option and output helpers."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from registry.service import Registry
+
+
+@dataclass
+class CliState:
+    """Values of the global options, set by the root callback."""
+
+    registry_uri: str | None = None
+
+
+STATE = CliState()
+
+
+def open_registry() -> Registry:
+    """The registry named by --registry, else MODELCTL_REGISTRY, else the default."""
+    from registry.service import open_registry as _open
+
+    return _open(STATE.registry_uri)
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, BaseModel):
+        return obj.model_dump(mode="json", exclude_none=True)
+    if isinstance(obj, datetime):
+        return obj.isoformat().replace("+00:00", "Z")
+    if isinstance(obj, date):
+        return obj.isoformat()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, set | frozenset | tuple):
+        return list(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def to_json(obj: Any) -> str:
+    """JSON text for --json output (ISO-8601 UTC times, pydantic models as dicts)."""
+    return json.dumps(obj, default=_default, indent=2, sort_keys=False)
+
+
+def print_json(obj: Any) -> None:
+    """Print --json output to stdout."""
+    sys.stdout.write(to_json(obj) + "\n")
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print an error to stderr and exit with ``code`` (no traceback)."""
+    import typer
+
+    sys.stderr.write(f"error: {message}\n")
+    raise typer.Exit(code)

@@ -1,0 +1,267 @@
+"""Registry entities: frozen pydantic values. A store holds one ``ModelRecord`` per model."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SCHEMA_VERSION = 1
+
+ENVIRONMENTS: tuple[str, ...] = ("development", "staging", "production")
+Environment = Literal["development", "staging", "production"]
+Stage = Literal["development", "staging", "production", "archived"]
+Provider = Literal["openai", "anthropic", "bedrock", "local"]
+PROVIDERS: tuple[str, ...] = ("openai", "anthropic", "bedrock", "local")
+MODEL_KINDS: tuple[str, ...] = (
+    "chat", "completion", "embedding", "classifier", "summarizer", "rerank", "moderation", "other",
+)
+CONFIG_FIELDS: tuple[str, ...] = (
+    "provider", "model_id", "api_version", "system_prompt", "temperature", "max_tokens", "top_p",
+    "stop", "tools", "response_format", "params",
+)
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}$"
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now, in UTC."""
+    return datetime.now(UTC)
+
+
+class Frozen(BaseModel):
+    """Base of every entity: immutable, unknown fields rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ModelConfig(Frozen):
+    """The configuration that determines a model's behaviour: everything inside the digest."""
+
+    provider: Provider
+    model_id: str = Field(min_length=1)
+    api_version: str | None = None
+    system_prompt: str | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, gt=0)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    stop: list[str] | None = None
+    tools: list[str | dict[str, Any]] | None = None
+    response_format: str | dict[str, Any] | None = None
+    params: dict[str, Any] | None = None
+
+    @field_validator("stop", "tools", "params", mode="after")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return value or None
+
+    def canonical_json(self) -> str:
+        """Sorted-key compact JSON of the configuration fields, null fields dropped."""
+        return json.dumps(self.model_dump(mode="json", exclude_none=True), sort_keys=True,
+                          separators=(",", ":"))
+
+    def digest(self) -> str:
+        """sha256 (64 lowercase hex) of the canonical configuration."""
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+
+class Pricing(Frozen):
+    """USD per million tokens."""
+
+    input_per_1m: float = Field(ge=0)
+    output_per_1m: float = Field(default=0.0, ge=0)
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        """Cost in USD of one request."""
+        return (input_tokens * self.input_per_1m + output_tokens * self.output_per_1m) / 1_000_000
+
+
+class Lineage(Frozen):
+    """Where a version came from: base model, fine-tune job, training data and its hash."""
+
+    base_model: str | None = None
+    fine_tune_id: str | None = None
+    training_data: str | None = None
+    training_data_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    hyperparameters: dict[str, Any] | None = None
+    training_date: date | None = None
+    parent_version: int | None = None
+
+
+class Version(Frozen):
+    """One immutable registered version: configuration plus metadata.
+
+    ``stage`` and ``deprecated`` are lifecycle state kept beside the immutable part.
+    """
+
+    number: int = Field(ge=1)
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    config: ModelConfig
+    description: str | None = None
+    lineage: Lineage | None = None
+    pricing: Pricing | None = None
+    dimension: int | None = Field(default=None, gt=0)
+    corpus_size: int | None = Field(default=None, ge=0)
+    corpus_avg_tokens: int | None = Field(default=None, gt=0)
+    retrain_schedule: str | None = None
+    deployed_date: date | None = None
+    notes: str | None = None
+    tags: dict[str, str] | None = None
+    created_at: datetime
+    created_by: str
+    stage: Stage = "development"
+    deprecated: bool = False
+
+
+class EnvPointer(Frozen):
+    """An environment's current version and its rollback target."""
+
+    version: int | None = None
+    previous: int | None = None
+    updated_at: datetime | None = None
+    updated_by: str | None = None
+    forced: bool = False
+    reason: str | None = None
+
+
+class EvalRecord(Frozen):
+    """An evaluation result on one configuration digest; the latest per digest decides the gate."""
+
+    digest: str
+    version: int | None = None
+    suite: str
+    suite_digest: str | None = None
+    passed: bool
+    decision: str | None = None
+    scores: dict[str, float] = Field(default_factory=dict)
+    gates: dict[str, Any] = Field(default_factory=dict)
+    baseline: str | None = None
+    flow_run_id: str | None = None
+    source: Literal["manual", "flow", "import"] = "manual"
+    time: datetime
+    actor: str
+
+
+class AnalysisRecord(Frozen):
+    """One A/B or canary analysis stored on its experiment."""
+
+    time: datetime
+    decision: str
+    reasons: list[str] = Field(default_factory=list)
+    figures: dict[str, Any] = Field(default_factory=dict)
+    flow_run_id: str | None = None
+
+
+class Experiment(Frozen):
+    """An A/B test or canary of one model's production traffic."""
+
+    id: str
+    kind: Literal["ab", "canary"] = "ab"
+    control: int
+    treatment: int
+    split: float = Field(ge=0, le=1)
+    salt: str
+    status: Literal["running", "stopped", "shipped", "rolled_back"] = "running"
+    started_at: datetime
+    ends_at: datetime | None = None
+    stopped_at: datetime | None = None
+    primary_metric: str = "quality_score"
+    guardrails: dict[str, float] = Field(default_factory=dict)
+    min_effect: float = 0.01
+    min_samples: int | None = None
+    max_days: float | None = None
+    steps: list[float] | None = None
+    step_index: int = 0
+    step_min_samples: int | None = None
+    forced: bool = False
+    reason: str | None = None
+    analyses: list[AnalysisRecord] = Field(default_factory=list)
+
+
+class DeprecationPlan(Frozen):
+    """A migration plan for one provider model used by a registered model (the seed's fields)."""
+
+    model_id: str
+    provider: str | None = None
+    status: Literal["announced", "deprecated", "retired", "migrated"] = "announced"
+    severity: Literal["info", "warning", "critical"] = "info"
+    announced: date | None = None
+    soft_deadline: date | None = None
+    hard_deadline: date | None = None
+    not_before: date | None = None
+    date_kind: Literal["exact", "floor", "unknown"] = "unknown"
+    replacement: str | None = None
+    eval_status: Literal["pending", "running", "passed", "failed"] = "pending"
+    migration_steps: list[str] = Field(default_factory=list)
+    estimated_effort: str | None = None
+    cost_impact: str | None = None
+    quality_impact: str | None = None
+    affected_versions: list[int] = Field(default_factory=list)
+    source: str | None = None
+    notes: str | None = None
+    updated_at: datetime | None = None
+
+
+class HistoryEvent(Frozen):
+    """One change, written in the same atomic write as the change itself."""
+
+    id: str
+    time: datetime
+    actor: str
+    action: str
+    model: str
+    version: int | None = None
+    reason: str | None = None
+    forced: bool = False
+    before: Any = None
+    after: Any = None
+
+
+class ModelRecord(Frozen):
+    """Everything the registry knows about one model: the unit of atomic writes."""
+
+    schema_version: int = SCHEMA_VERSION
+    name: str = Field(pattern=NAME_PATTERN)
+    purpose: str | None = None
+    owner: str | None = None
+    kind: str = "chat"
+    capture_content: bool = False
+    versions: list[Version] = Field(default_factory=list)
+    environments: dict[str, EnvPointer] = Field(default_factory=dict)
+    evaluations: list[EvalRecord] = Field(default_factory=list)
+    experiments: list[Experiment] = Field(default_factory=list)
+    deprecation_plans: list[DeprecationPlan] = Field(default_factory=list)
+    history: list[HistoryEvent] = Field(default_factory=list)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value not in MODEL_KINDS:
+            raise ValueError(f"unknown kind {value!r}; one of {', '.join(MODEL_KINDS)}")
+        return value
+
+    def version(self, number: int) -> Version | None:
+        """The version with this number, or None."""
+        if 1 <= number <= len(self.versions) and self.versions[number - 1].number == number:
+            return self.versions[number - 1]
+        return next((v for v in self.versions if v.number == number), None)
+
+    def by_digest(self, digest: str) -> Version | None:
+        """The version with this configuration digest, or None."""
+        return next((v for v in self.versions if v.digest == digest), None)
+
+    def env_version(self, environment: str) -> int | None:
+        """The version number an environment points at."""
+        pointer = self.environments.get(environment)
+        return pointer.version if pointer else None
+
+    def latest_eval(self, digest: str) -> EvalRecord | None:
+        """The newest evaluation record for a digest: it decides the promotion gate."""
+        records = [r for r in self.evaluations if r.digest == digest]
+        return records[-1] if records else None
+
+    def running_experiment(self) -> Experiment | None:
+        """The experiment currently splitting production traffic, if any."""
+        return next((e for e in self.experiments if e.status == "running"), None)

@@ -1,0 +1,38 @@
+"""Schema migrations of stored model documents, oldest first.
+
+Each entry upgrades a document from ``schema_version`` N to N+1. Documents are migrated on read and
+written back in the current schema by the next change; a newer schema than this code knows is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from registry.entities import SCHEMA_VERSION
+from registry.errors import SchemaError
+
+Doc = dict[str, Any]
+
+
+def _v0_to_v1(doc: Doc) -> Doc:
+    """Pre-release documents kept environments as plain version numbers (``production: 3``)."""
+    envs = doc.get("environments") or {}
+    doc["environments"] = {k: ({"version": v} if isinstance(v, int) else v) for k, v in envs.items()}
+    return doc
+
+
+MIGRATIONS: dict[int, Callable[[Doc], Doc]] = {0: _v0_to_v1}
+
+
+def migrate_model_doc(doc: Doc, where: str) -> Doc:
+    """Upgrade a stored model document to the current schema_version."""
+    version = int(doc.get("schema_version", 0))
+    if version > SCHEMA_VERSION:
+        raise SchemaError(f"{where}: schema_version {version} is newer than this modelctl "
+                          f"({SCHEMA_VERSION}): upgrade modelctl")
+    while version < SCHEMA_VERSION:
+        doc = MIGRATIONS[version](dict(doc))
+        version += 1
+        doc["schema_version"] = version
+    return doc

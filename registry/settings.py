@@ -1,0 +1,98 @@
+"""Configuration is read here and nowhere else (environment variables with the MODELCTL_ prefix)."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import warnings
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from registry.errors import InvalidInput
+
+DEV_USER_HASH_KEY = "modelctl-development-key-do-not-use-in-production"
+
+
+class RateLimit(BaseModel):
+    """Client-side limits for one provider."""
+
+    model_config = ConfigDict(extra="forbid")
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+
+
+class FileConfig(BaseModel):
+    """The optional YAML file named by MODELCTL_CONFIG."""
+
+    model_config = ConfigDict(extra="forbid")
+    rate_limits: dict[str, RateLimit] = Field(default_factory=dict)
+    deprecation_sources: list[str] = Field(default_factory=list)
+    bedrock_regions: list[str] = Field(default_factory=list)
+    strict_model_ids: list[str] = Field(default_factory=list)
+    soft_deadline_lead_days: int = 30
+    capture_redact_patterns: list[str] = Field(default_factory=list)
+
+
+class Settings(BaseSettings):
+    """Every MODELCTL_* setting."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELCTL_", extra="ignore")
+
+    registry: str = "./model-registry"
+    log: str = "./modelctl-logs/"
+    actor: str | None = None
+    user_hash_key: str | None = None
+    cache: str = "./.modelctl-cache/"
+    config: str | None = None
+    snapshot_refresh_seconds: float = 2.0
+
+    def resolved_actor(self) -> str:
+        """The actor recorded in history: MODELCTL_ACTOR, else the OS user."""
+        if self.actor:
+            return self.actor
+        try:
+            return getpass.getuser()
+        except Exception:  # no passwd entry in some containers
+            return os.environ.get("USER", "unknown")
+
+    def hash_key(self) -> bytes:
+        """Key for user-id hashing; a fixed development default (with a warning) when unset."""
+        if not self.user_hash_key:
+            warnings.warn("MODELCTL_USER_HASH_KEY is not set: using the development default key",
+                          stacklevel=2)
+            return DEV_USER_HASH_KEY.encode()
+        return self.user_hash_key.encode()
+
+    def file_config(self) -> FileConfig:
+        """The parsed MODELCTL_CONFIG file (empty defaults when unset)."""
+        return load_file_config(self.config)
+
+
+@lru_cache(maxsize=8)
+def load_file_config(path: str | None) -> FileConfig:
+    """Parse the MODELCTL_CONFIG YAML, naming the file and field on error."""
+    if not path:
+        return FileConfig()
+    p = Path(path)
+    try:
+        raw: Any = yaml.safe_load(p.read_text()) or {}
+    except FileNotFoundError as exc:
+        raise InvalidInput("config file not found", file=path) from exc
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        raise InvalidInput(f"malformed YAML: {exc}", file=path, line=line + 1 if line is not None else None) from exc
+    try:
+        return FileConfig.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise InvalidInput(err["msg"], file=path, field=".".join(str(x) for x in err["loc"])) from exc
+
+
+def get_settings() -> Settings:
+    """Fresh settings from the current environment."""
+    return Settings()

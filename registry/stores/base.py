@@ -1,0 +1,133 @@
+"""The one narrow store interface; backends are chosen by URI scheme (see ``open_store``)."""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from registry import yamlio
+from registry.entities import NAME_PATTERN, SCHEMA_VERSION, ModelRecord
+from registry.errors import InvalidInput, SchemaError, StoreUnavailable
+
+Mutation = Callable[[ModelRecord | None], ModelRecord | None]
+_NAME = re.compile(NAME_PATTERN)
+_AUX_KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
+META_KIND = "modelctl-registry"
+
+
+def check_name(name: str) -> str:
+    """A model name safe as a file and object name."""
+    if not _NAME.match(name):
+        raise InvalidInput(f"invalid model name {name!r}: use lowercase letters, digits, '.', '_', '-'",
+                           field="name")
+    return name
+
+
+def check_aux_key(key: str) -> str:
+    """An aux document key safe as a file and object name."""
+    if not _AUX_KEY.match(key):
+        raise InvalidInput(f"invalid aux key {key!r}", field="key")
+    return key
+
+
+def encode_record(record: ModelRecord) -> bytes:
+    """The stored form of a model: YAML, human-readable and git-diffable."""
+    return yamlio.dumps(record.model_dump(mode="json", exclude_none=True)).encode()
+
+
+def decode_record(data: bytes, where: str) -> ModelRecord:
+    """Parse a stored model document, migrating older schemas and refusing newer ones."""
+    from registry.migrations import migrate_model_doc
+
+    try:
+        doc: Any = yamlio.loads(data)
+    except Exception as exc:
+        raise StoreUnavailable(f"{where}: unreadable model document: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise StoreUnavailable(f"{where}: model document is not a mapping")
+    doc = migrate_model_doc(doc, where)
+    try:
+        return ModelRecord.model_validate(doc)
+    except ValidationError as exc:
+        raise StoreUnavailable(f"{where}: invalid model document: {exc.errors()[0]['msg']} "
+                               f"at {'.'.join(map(str, exc.errors()[0]['loc']))}") from exc
+
+
+def new_meta() -> dict[str, Any]:
+    """The registry's own metadata document."""
+    from registry.entities import utcnow
+
+    return {"kind": META_KIND, "schema_version": SCHEMA_VERSION,
+            "created_at": utcnow().isoformat().replace("+00:00", "Z")}
+
+
+def check_meta(meta: Any, where: str) -> None:
+    """Refuse a document that is not a registry, or one from a newer modelctl."""
+    if isinstance(meta, dict) and "models" in meta and "kind" not in meta:
+        raise InvalidInput(f"{where} is a model-registry.yaml in the seed format, not a registry store; "
+                           f"load it with `modelctl import {where}`")
+    if not isinstance(meta, dict) or meta.get("kind") != META_KIND:
+        raise InvalidInput(f"{where} is not a modelctl registry")
+    if int(meta.get("schema_version", 0)) > SCHEMA_VERSION:
+        raise SchemaError(f"{where} has schema_version {meta['schema_version']}; this modelctl reads up "
+                          f"to {SCHEMA_VERSION}: upgrade modelctl")
+
+
+class Store(ABC):
+    """A registry store: one document per model, each updated atomically."""
+
+    uri: str
+
+    @abstractmethod
+    def exists(self) -> bool:
+        """True when a registry has been initialised at this URI."""
+
+    @abstractmethod
+    def initialize(self) -> bool:
+        """Create the registry if missing; True when it was created."""
+
+    @abstractmethod
+    def names(self) -> list[str]:
+        """Names of every model in the store."""
+
+    @abstractmethod
+    def read(self, name: str) -> ModelRecord | None:
+        """One model's record, or None."""
+
+    @abstractmethod
+    def update(self, name: str, mutate: Mutation) -> ModelRecord | None:
+        """Atomically read-modify-write one model.
+
+        ``mutate`` gets the current record (None when absent) and returns the new record, or None
+        to write nothing. It may be called more than once (optimistic retries), so it must be pure.
+        An exception from ``mutate`` leaves the store unchanged.
+        """
+
+    @abstractmethod
+    def signatures(self) -> dict[str, str]:
+        """Model name -> a cheap token (ETag, or inode/mtime/size) that changes with the document."""
+
+    @abstractmethod
+    def read_aux(self, key: str) -> bytes | None:
+        """A side document kept beside the registry (e.g. the previous deprecation scan)."""
+
+    @abstractmethod
+    def write_aux(self, key: str, data: bytes) -> None:
+        """Write a side document atomically."""
+
+    @abstractmethod
+    def aux_keys(self) -> list[str]:
+        """Keys of every side document."""
+
+    def read_all(self) -> list[ModelRecord]:
+        """Every model record (backends may parallelise)."""
+        return [r for r in (self.read(n) for n in self.names()) if r is not None]
+
+    def read_raw(self, name: str) -> bytes | None:
+        """The stored bytes of one model document (for byte-exact checks and copies)."""
+        record = self.read(name)
+        return encode_record(record) if record else None
