@@ -58,9 +58,6 @@ class _Routed:
     treatment: Resolution
 
 
-_warned: set[tuple[str, int]] = set()
-
-
 def _deprecation_notes(record: ModelRecord, today: date) -> dict[int, str]:
     """Versions past a plan's soft deadline (or critical), with the message to log on resolve."""
     notes: dict[int, str] = {}
@@ -112,6 +109,7 @@ class ServingSnapshot:
         self._signatures: dict[str, str] = {}
         self._next_check = 0.0
         self._lock = threading.Lock()
+        self._warned: set[tuple[str, int]] = set()
         self.reload()
 
     # -- loading --------------------------------------------------------------------------------
@@ -163,11 +161,11 @@ class ServingSnapshot:
             self._warn_once(chosen)
         return chosen
 
-    @staticmethod
-    def _warn_once(res: Resolution) -> None:
+    def _warn_once(self, res: Resolution) -> None:
+        """Log a deprecation once per process (per registry) and version, never on every call."""
         key = (res.name, res.version)
-        if key not in _warned:
-            _warned.add(key)
+        if key not in self._warned:
+            self._warned.add(key)
             log.warning("%s", res.deprecation)
 
     def _missing(self, name: str, environment: str) -> Exception:

@@ -5,6 +5,7 @@ Both are opt-in fixtures, so tests that need neither pay nothing for them.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -16,6 +17,7 @@ os.environ.setdefault("MODELCTL_USER_HASH_KEY", "test-hash-key")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 def free_port() -> int:

@@ -1,0 +1,77 @@
+"""The serving snapshot: answers from memory, refreshes on change, routes experiments, warns once."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+
+import pytest
+
+from registry.entities import DeprecationPlan
+from registry.errors import ModelNotFound, VersionNotFound
+from registry.routing import assign_arm
+from registry.service import Registry
+from registry.serving import ServingSnapshot
+from tests.registry.conftest import config
+
+
+def _ship(reg: Registry, temperature: float) -> int:
+    v, _ = reg.register("summarizer", config(temperature=temperature))
+    reg.record_eval("summarizer", v.number, suite="s", passed=True)
+    reg.promote("summarizer", v.number, "production", reason="ship")
+    return v.number
+
+
+def test_resolve_and_refresh(reg: Registry, store_uri: str) -> None:
+    _ship(reg, 0.1)
+    snap = ServingSnapshot(store_uri, refresh_seconds=0)
+    first = snap.resolve("summarizer")
+    assert (first.version, first.arm, first.config.temperature) == (1, None, 0.1)
+    assert snap.resolve("summarizer") is first  # prebuilt, no store read
+    _ship(reg, 0.2)
+    assert snap.resolve("summarizer").version == 2
+    with pytest.raises(ModelNotFound):
+        snap.resolve("nope")
+    with pytest.raises(VersionNotFound):
+        snap.resolve("summarizer", "staging")
+
+
+def test_no_refresh_before_interval(reg: Registry, store_uri: str) -> None:
+    _ship(reg, 0.1)
+    snap = ServingSnapshot(store_uri, refresh_seconds=3600)
+    _ship(reg, 0.2)
+    assert snap.resolve("summarizer").version == 1  # served from memory until the next check
+    snap.reload()
+    assert snap.resolve("summarizer").version == 2
+
+
+def test_experiment_routing_matches_assign_arm(reg: Registry, store_uri: str) -> None:
+    _ship(reg, 0.1)
+    reg.register("summarizer", config(temperature=0.2))
+    reg.record_eval("summarizer", 2, suite="s", passed=True)
+    exp = reg.start_experiment("summarizer", control=1, treatment=2, split=0.3)
+    snap = ServingSnapshot(store_uri, refresh_seconds=0)
+    arms = {}
+    for i in range(500):
+        res = snap.resolve("summarizer", user_id=f"user-{i}")
+        assert res.arm == assign_arm(exp.salt, f"user-{i}", 0.3)
+        assert res.version == (2 if res.arm == "treatment" else 1) and res.experiment_id == exp.id
+        arms[f"user-{i}"] = res.arm
+    assert snap.resolve("summarizer").arm == "control"  # no user id: control
+    assert snap.resolve("summarizer", "production", "user-1").arm == arms["user-1"]  # sticky
+    reg.stop_experiment("summarizer", exp.id, reason="done")
+    assert snap.resolve("summarizer", user_id="user-1").arm is None
+
+
+def test_deprecation_warning_logged_once(reg: Registry, store_uri: str, caplog: pytest.LogCaptureFixture) -> None:
+    _ship(reg, 0.1)
+    past = date.today() - timedelta(days=1)
+    reg.upsert_deprecation_plan("summarizer", DeprecationPlan(
+        model_id="claude-sonnet-4-5-20250929", severity="warning", soft_deadline=past,
+        hard_deadline=past + timedelta(days=30), affected_versions=[1], replacement="claude-sonnet-5"), reason="scan")
+    snap = ServingSnapshot(store_uri, refresh_seconds=0)
+    with caplog.at_level(logging.WARNING, logger="modelctl.serving"):
+        for _ in range(50):
+            snap.resolve("summarizer")
+    warnings = [r for r in caplog.records if "deprecated" in r.getMessage()]
+    assert len(warnings) == 1 and "claude-sonnet-5" in warnings[0].getMessage()
