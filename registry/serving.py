@@ -123,8 +123,9 @@ class ServingSnapshot:
             for name in removed | set(changed):
                 for env in ENVIRONMENTS:
                     table.pop((name, env), None)
+            cached = self.store.read_serving(changed, signatures)
             for name in changed:
-                record = self.store.read(name)
+                record = cached.get(name) or self.store.read(name)
                 if record is None:
                     continue
                 for env, entry in compile_record(record).items():

@@ -57,6 +57,35 @@ def decode_record(data: bytes, where: str) -> ModelRecord:
                                f"at {'.'.join(map(str, exc.errors()[0]['loc']))}") from exc
 
 
+def serving_view(record: ModelRecord) -> ModelRecord:
+    """The part of a record the serving path needs: referenced versions, pointers, the running experiment
+    and the deprecation plans that touch them. No history, no evaluations."""
+    exp = record.running_experiment()
+    keep = {p.version for p in record.environments.values() if p.version} | (
+        {exp.control, exp.treatment} if exp else set())
+    return record.model_copy(update={
+        "versions": [v for v in record.versions if v.number in keep],
+        "experiments": [exp.model_copy(update={"analyses": []})] if exp else [],
+        "deprecation_plans": [p for p in record.deprecation_plans if keep & set(p.affected_versions)],
+        "evaluations": [], "history": []})
+
+
+def encode_serving(record: ModelRecord, source_signature: str) -> bytes:
+    """A derived serving document: the source document's signature, a newline, compact JSON."""
+    return source_signature.encode() + b"\n" + serving_view(record).model_dump_json(exclude_none=True).encode()
+
+
+def decode_serving(data: bytes, expected_signature: str) -> ModelRecord | None:
+    """The serving view when it was derived from the current source document, else None (stale)."""
+    signature, _, body = data.partition(b"\n")
+    if signature.decode(errors="replace") != expected_signature:
+        return None
+    try:
+        return ModelRecord.model_validate_json(body)
+    except ValidationError:
+        return None
+
+
 def new_meta() -> dict[str, Any]:
     """The registry's own metadata document."""
     from registry.entities import utcnow
@@ -122,6 +151,13 @@ class Store(ABC):
     @abstractmethod
     def aux_keys(self) -> list[str]:
         """Keys of every side document."""
+
+    @abstractmethod
+    def read_serving(self, names: list[str], signatures: dict[str, str]) -> dict[str, ModelRecord]:
+        """Serving views of ``names`` whose derived document matches the source signature.
+
+        Names missing from the answer must be read with ``read`` (their cache is stale or absent).
+        """
 
     def read_all(self) -> list[ModelRecord]:
         """Every model record (backends may parallelise)."""

@@ -30,14 +30,16 @@ from registry.stores.base import (
     check_meta,
     check_name,
     decode_record,
+    decode_serving,
     encode_record,
+    encode_serving,
     new_meta,
 )
 
 _TMP_PREFIX = ".tmp-"
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
     """Write ``data`` to ``path`` atomically and durably (temp file, fsync, rename, fsync dir)."""
     tmp = path.parent / f"{_TMP_PREFIX}{path.name}.{os.getpid()}.{secrets.token_hex(4)}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -45,12 +47,15 @@ def atomic_write(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+    if not durable:
+        return
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
@@ -66,6 +71,7 @@ class FileStore(Store):
         self.uri = str(root)
         self.models_dir = self.root / "models"
         self.aux_dir = self.root / "aux"
+        self.serving_dir = self.root / "serving"
         self.meta_path = self.root / "registry.yaml"
 
     # -- layout ---------------------------------------------------------------------------------
@@ -112,7 +118,7 @@ class FileStore(Store):
 
     def _sweep_temp_files(self) -> None:
         """Remove temp files left by a writer killed mid-write (safe: we hold the lock)."""
-        for directory in (self.models_dir, self.aux_dir, self.root):
+        for directory in (self.models_dir, self.aux_dir, self.serving_dir, self.root):
             if directory.is_dir():
                 for stale in directory.glob(f"{_TMP_PREFIX}*"):
                     with contextlib.suppress(FileNotFoundError):
@@ -146,15 +152,37 @@ class FileStore(Store):
             new = mutate(current)
             if new is not None:
                 atomic_write(path, encode_record(new))
+                self._write_serving(name, new)
             return new
+
+    @staticmethod
+    def _signature(st: os.stat_result) -> str:
+        return f"{st.st_ino}:{st.st_mtime_ns}:{st.st_size}"
+
+    def _write_serving(self, name: str, record: ModelRecord) -> None:
+        """Derived serving document, stamped with the source's signature (a crash here only costs speed)."""
+        self.serving_dir.mkdir(exist_ok=True)
+        signature = self._signature(os.stat(self._path(name)))
+        atomic_write(self.serving_dir / f"{name}.json", encode_serving(record, signature), durable=False)
+
+    def read_serving(self, names: list[str], signatures: dict[str, str]) -> dict[str, ModelRecord]:
+        out: dict[str, ModelRecord] = {}
+        for name in names:
+            try:
+                data = (self.serving_dir / f"{name}.json").read_bytes()
+            except FileNotFoundError:
+                continue
+            record = decode_serving(data, signatures.get(name, ""))
+            if record is not None:
+                out[name] = record
+        return out
 
     def signatures(self) -> dict[str, str]:
         self._require()
         out: dict[str, str] = {}
         for entry in os.scandir(self.models_dir):
             if entry.name.endswith(".yaml") and not entry.name.startswith("."):
-                st = entry.stat()
-                out[entry.name[:-5]] = f"{st.st_ino}:{st.st_mtime_ns}:{st.st_size}"
+                out[entry.name[:-5]] = self._signature(entry.stat())
         return out
 
     # -- aux ------------------------------------------------------------------------------------
@@ -177,9 +205,10 @@ class FileStore(Store):
 
     def write_raw(self, name: str, data: bytes) -> None:
         """Write a model document's bytes as they are (copy between stores)."""
-        decode_record(data, name)
+        record = decode_record(data, name)
         with self._locked():
             atomic_write(self._path(name), data)
+            self._write_serving(name, record)
 
 
 def encode(record: ModelRecord) -> bytes:

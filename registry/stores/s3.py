@@ -23,7 +23,9 @@ from registry.stores.base import (
     check_meta,
     check_name,
     decode_record,
+    decode_serving,
     encode_record,
+    encode_serving,
     new_meta,
 )
 
@@ -80,8 +82,8 @@ class S3Store(Store):
             raise StoreUnavailable(f"S3 get s3://{self.bucket}/{key}: {exc}") from exc
         return resp["Body"].read(), resp["ETag"]
 
-    def _put(self, key: str, data: bytes, *, if_match: str | None, create: bool) -> bool:
-        """Conditional put; False when another writer changed the object first."""
+    def _put(self, key: str, data: bytes, *, if_match: str | None, create: bool) -> str | None:
+        """Conditional put; the new ETag, or None when another writer changed the object first."""
         from botocore.exceptions import ClientError
 
         kwargs: dict[str, Any] = {"Key": key, "Body": data, "ContentType": "application/yaml"}
@@ -90,14 +92,14 @@ class S3Store(Store):
         elif if_match is not None:
             kwargs["IfMatch"] = if_match
         try:
-            self._call("put_object", **kwargs)
+            resp = self._call("put_object", **kwargs)
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code"))
             status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
             if code in _CONFLICT_CODES or status in ("412", "409"):
-                return False
+                return None
             raise StoreUnavailable(f"S3 put s3://{self.bucket}/{key}: {exc}") from exc
-        return True
+        return str(resp["ETag"])
 
     # -- layout ---------------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -115,7 +117,7 @@ class S3Store(Store):
         if self.exists():
             return False
         return self._put(self._key("registry.yaml"), yamlio.dumps(new_meta()).encode(), if_match=None,
-                         create=True)
+                         create=True) is not None
 
     # -- models ---------------------------------------------------------------------------------
     def _list(self, sub: str) -> dict[str, str]:
@@ -162,19 +164,34 @@ class S3Store(Store):
             new = mutate(current)
             if new is None:
                 return None
-            if self._put(key, encode_record(new), if_match=got[1] if got else None, create=got is None):
+            etag = self._put(key, encode_record(new), if_match=got[1] if got else None, create=got is None)
+            if etag is not None:
+                self._write_serving(name, new, etag)
                 return new
             time.sleep(min(2.0, 0.01 * 2 ** min(attempt, 8)) * random.uniform(0.5, 1.5))
         raise VersionConflict(f"{self.uri}: gave up updating model {name!r} after {MAX_ATTEMPTS} "
                               "conflicting concurrent writes; try again")
+
+    def _write_serving(self, name: str, record: ModelRecord, etag: str) -> None:
+        """Derived serving document (unconditional: a stale one is detected by its ETag stamp)."""
+        self._call("put_object", Key=self._key("serving", f"{name}.json"), Body=encode_serving(record, etag))
+
+    def read_serving(self, names: list[str], signatures: dict[str, str]) -> dict[str, ModelRecord]:
+        def one(name: str) -> tuple[str, ModelRecord | None]:
+            got = self._get(self._key("serving", f"{name}.json"))
+            return name, decode_serving(got[0], signatures.get(name, "")) if got else None
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            return {n: r for n, r in pool.map(one, names) if r is not None}
 
     def signatures(self) -> dict[str, str]:
         return {k[:-5]: etag for k, etag in self._list("models").items() if k.endswith(".yaml")}
 
     def write_raw(self, name: str, data: bytes) -> None:
         """Write a model document's bytes as they are (copy between stores)."""
-        decode_record(data, name)
-        self._call("put_object", Key=self._key("models", f"{check_name(name)}.yaml"), Body=data)
+        record = decode_record(data, name)
+        resp = self._call("put_object", Key=self._key("models", f"{check_name(name)}.yaml"), Body=data)
+        self._write_serving(name, record, str(resp["ETag"]))
 
     # -- aux ------------------------------------------------------------------------------------
     def read_aux(self, key: str) -> bytes | None:

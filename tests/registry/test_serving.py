@@ -75,3 +75,29 @@ def test_deprecation_warning_logged_once(reg: Registry, store_uri: str, caplog: 
             snap.resolve("summarizer")
     warnings = [r for r in caplog.records if "deprecated" in r.getMessage()]
     assert len(warnings) == 1 and "claude-sonnet-5" in warnings[0].getMessage()
+
+
+def test_stale_serving_cache_is_never_trusted(reg: Registry, store_uri: str) -> None:
+    """A crash between the model write and its derived serving document must not serve stale data."""
+    _ship(reg, 0.1)
+    _ship(reg, 0.2)
+    store = reg.store
+    stale = store.read_serving(["summarizer"], store.signatures())["summarizer"]
+    assert stale.env_version("production") == 2 and not stale.history  # the cache is a reduced view
+    record = store.read("summarizer")
+    assert record is not None
+    rolled = record.model_copy(update={"environments": {
+        "production": record.environments["production"].model_copy(update={"version": 1, "previous": 2})}})
+    from registry.stores.base import encode_record
+
+    if store_uri.startswith("s3://"):
+        import boto3
+
+        bucket, _, prefix = store_uri[5:].partition("/")
+        boto3.client("s3").put_object(Bucket=bucket, Key=f"{prefix}models/summarizer.yaml", Body=encode_record(rolled))
+    else:
+        from pathlib import Path
+
+        Path(store_uri, "models", "summarizer.yaml").write_bytes(encode_record(rolled) + b"\n")
+    assert store.read_serving(["summarizer"], store.signatures()) == {}
+    assert ServingSnapshot(store_uri).resolve("summarizer").version == 1
