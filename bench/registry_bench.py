@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from registry.entities import EnvPointer, EvalRecord, HistoryEvent, ModelConfig, ModelRecord, Version, utcnow  # noqa: E402
 from registry.service import open_registry  # noqa: E402
 from registry.serving import ServingSnapshot, compile_record  # noqa: E402
-from registry.stores.file import FileStore  # noqa: E402
 from registry.stores.base import encode_record  # noqa: E402
+from registry.stores.file import FileStore  # noqa: E402
 
 
 def build_registry(root: str, models: int, versions: int) -> None:
