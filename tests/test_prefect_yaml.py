@@ -1,0 +1,40 @@
+"""prefect.yaml is the single source of truth for deployments: keep it valid and consistent."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENT = re.compile(r"^modelctl\.[a-z_]+\.[a-z_]+$")
+
+
+def load() -> dict:
+    return yaml.safe_load((ROOT / "prefect.yaml").read_text())
+
+
+def test_prefect_yaml_is_valid() -> None:
+    doc = load()
+    assert doc["name"] == "modelctl" and doc["prefect-version"].startswith("3.")
+    assert isinstance(doc["deployments"], list)
+    names = [d["name"] for d in doc["deployments"]]
+    assert len(names) == len(set(names))
+    for dep in doc["deployments"]:
+        assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", dep["name"]), "deployments are kebab-case"
+        path, _, func = dep["entrypoint"].partition(":")
+        assert path.startswith("flows/") and (ROOT / path).is_file() and func
+        spec = importlib.util.spec_from_file_location(f"_dep_{func}", ROOT / path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        from prefect import Flow
+
+        assert isinstance(getattr(module, func), Flow)
+        for schedule in dep.get("schedules") or []:
+            assert schedule.get("cron") and schedule.get("timezone") and schedule.get("slug")
+        for trigger in dep.get("triggers") or []:
+            for event in trigger.get("expect", []):
+                assert EVENT.match(event), event
