@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import click
 import typer
@@ -44,24 +44,25 @@ _GROUPS = [
 ]
 
 
+def _optional_module(module_name: str) -> Any:
+    """A command module, or None while that feature is not installed."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            return None
+        raise
+
+
 def _load_commands() -> None:
     for module_name in _TOP_LEVEL:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue
-            raise
-        hook = getattr(module, "register_commands", None) or module.register
-        hook(app)
+        module = _optional_module(module_name)
+        if module is not None:
+            (getattr(module, "register_commands", None) or module.register)(app)
     for module_name, group in _GROUPS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue
-            raise
-        app.add_typer(module.app, name=group)
+        module = _optional_module(module_name)
+        if module is not None:
+            app.add_typer(module.app, name=group)
 
 
 _load_commands()

@@ -37,8 +37,8 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class ModelConfig(Frozen):
-    """The configuration that determines a model's behaviour: everything inside the digest."""
+class ConfigFields(Frozen):
+    """The configuration fields (shared by ModelConfig and what a CONFIG.yaml holds)."""
 
     provider: Provider
     model_id: str = Field(min_length=1)
@@ -56,6 +56,10 @@ class ModelConfig(Frozen):
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return value or None
+
+
+class ModelConfig(ConfigFields):
+    """The configuration that determines a model's behaviour: everything inside the digest."""
 
     def canonical_json(self) -> str:
         """Sorted-key compact JSON of the configuration fields, null fields dropped."""
@@ -90,15 +94,9 @@ class Lineage(Frozen):
     parent_version: int | None = None
 
 
-class Version(Frozen):
-    """One immutable registered version: configuration plus metadata.
+class VersionMetadata(Frozen):
+    """What changed and why, lineage, pricing, embedding facts: metadata outside the digest."""
 
-    ``stage`` and ``deprecated`` are lifecycle state kept beside the immutable part.
-    """
-
-    number: int = Field(ge=1)
-    digest: str = Field(pattern=r"^[0-9a-f]{64}$")
-    config: ModelConfig
     description: str | None = None
     lineage: Lineage | None = None
     pricing: Pricing | None = None
@@ -109,6 +107,17 @@ class Version(Frozen):
     deployed_date: date | None = None
     notes: str | None = None
     tags: dict[str, str] | None = None
+
+
+class Version(VersionMetadata):
+    """One immutable registered version: configuration plus metadata.
+
+    ``stage`` and ``deprecated`` are lifecycle state kept beside the immutable part.
+    """
+
+    number: int = Field(ge=1)
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    config: ModelConfig
     created_at: datetime
     created_by: str
     stage: Stage = "development"

@@ -2,43 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 
-from registry.entities import CONFIG_FIELDS, Frozen, Lineage, ModelConfig, Pricing, Provider
+from registry.entities import CONFIG_FIELDS, ConfigFields, ModelConfig, VersionMetadata
 from registry.errors import InvalidInput
 from registry.yamlio import LocatedYaml, load_located
 
 MODEL_FIELDS: tuple[str, ...] = ("purpose", "owner", "kind", "capture_content")
 
 
-class VersionSpec(Frozen):
+class VersionSpec(ConfigFields, VersionMetadata):
     """A version to register: configuration fields, version metadata, optional model fields."""
 
-    provider: Provider
-    model_id: str = Field(min_length=1)
-    api_version: str | None = None
-    system_prompt: str | None = None
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    max_tokens: int | None = Field(default=None, gt=0)
-    top_p: float | None = Field(default=None, ge=0, le=1)
-    stop: list[str] | None = None
-    tools: list[str | dict[str, Any]] | None = None
-    response_format: str | dict[str, Any] | None = None
-    params: dict[str, Any] | None = None
-    description: str | None = None
-    lineage: Lineage | None = None
-    pricing: Pricing | None = None
-    dimension: int | None = Field(default=None, gt=0)
-    corpus_size: int | None = Field(default=None, ge=0)
-    corpus_avg_tokens: int | None = Field(default=None, gt=0)
-    retrain_schedule: str | None = None
-    deployed_date: date | None = None
-    notes: str | None = None
-    tags: dict[str, str] | None = None
     purpose: str | None = None
     owner: str | None = None
     kind: str | None = None
