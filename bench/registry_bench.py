@@ -107,16 +107,18 @@ def bench_resolve(n: int) -> list[str]:
 
 def _child_large(root: str, op: str) -> None:
     """Runs in a fresh process so the peak RSS belongs to this operation alone."""
+    middle = len(os.listdir(os.path.join(root, "models"))) // 2
+    target, other = f"model-{middle:04d}", f"model-{middle + 1:04d}"
     t0 = time.perf_counter()
     if op == "snapshot":
         snap = ServingSnapshot(root, refresh_seconds=3600)
-        assert snap.resolve("model-0500").version > 0
+        assert snap.resolve(target).version > 0
     elif op == "register":
         reg = open_registry(root, actor="bench")
-        reg.register("model-0500", {"provider": "openai", "model_id": "gpt-4o-2024-08-06", "temperature": 0.9})
+        reg.register(target, {"provider": "openai", "model_id": "gpt-4o-2024-08-06", "temperature": 0.9})
     elif op == "promote":
         reg = open_registry(root, actor="bench")
-        reg.promote("model-0501", 18, "staging", reason="bench")
+        reg.promote(other, 18, "staging", reason="bench")
     elif op == "list":
         reg = open_registry(root, actor="bench")
         assert len(reg.list_models()) > 0
