@@ -1,0 +1,87 @@
+"""``modelctl complete`` and ``modelctl feedback`` (through the gateway), ``modelctl logs``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from modelctl.context import STATE, print_json
+from registry.errors import InvalidInput
+
+logs_app = typer.Typer(no_args_is_help=True, help="The request log.")
+
+
+def complete(
+    name: str,
+    input_text: Annotated[str, typer.Option("--input", help="The user message.")],
+    env: Annotated[str, typer.Option("--env")] = "production",
+    user_id: Annotated[str | None, typer.Option("--user-id")] = None,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Call NAME through the gateway (resolve -> call -> log) and print the text."""
+    from tasks.gateway import Gateway
+
+    gw = Gateway(registry_uri=STATE.registry_uri)
+    try:
+        resp = gw.complete(name, [{"role": "user", "content": input_text}], user_id=user_id, environment=env)
+    finally:
+        gw.close()
+    if json_out:
+        print_json({k: v for k, v in resp.to_dict().items()})
+    else:
+        print(resp.text)
+
+
+def feedback(
+    request_id: str,
+    thumbs: Annotated[bool | None, typer.Option("--thumbs-up/--thumbs-down")] = None,
+    score: Annotated[float | None, typer.Option("--score", help="Quality score in [0, 1].")] = None,
+    label: Annotated[str | None, typer.Option("--label")] = None,
+    verified_by: Annotated[str | None, typer.Option("--verified-by")] = None,
+) -> None:
+    """Attach feedback to a logged request."""
+    from tasks.gateway import Gateway
+
+    if not request_id.strip():
+        raise InvalidInput("empty request id", field="request_id")
+    gw = Gateway(registry_uri=STATE.registry_uri)
+    try:
+        gw.feedback(request_id, thumbs_up=thumbs, quality_score=score, label=label, verified_by=verified_by)
+    finally:
+        gw.close()
+    print(f"feedback recorded for {request_id}")
+
+
+@logs_app.command("show")
+def show(
+    model: Annotated[str | None, typer.Option("--model")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="YYYY-MM-DD or ISO time")] = None,
+    limit: Annotated[int, typer.Option("--limit")] = 20,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The latest requests (with feedback joined)."""
+    from tasks.request_log import load_requests
+
+    frame = load_requests(model=model, since=since).sort_values("timestamp").tail(limit)
+    frame = frame.drop(columns=[c for c in ("input_text", "output_text") if c in frame.columns])
+    if json_out:
+        print_json(frame.astype(object).where(frame.notna(), None).to_dict(orient="records"))
+    else:
+        print(frame.to_string(index=False) if len(frame) else "(no requests)")
+
+
+@logs_app.command("compact")
+def compact_cmd() -> None:
+    """Compact closed day partitions to Parquet."""
+    from tasks.request_log import compact
+
+    for line in compact() or ["nothing to compact"]:
+        print(line)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the gateway commands to the root app."""
+    app.command("complete")(complete)
+    app.command("feedback")(feedback)
+    app.add_typer(logs_app, name="logs")

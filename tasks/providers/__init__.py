@@ -1,0 +1,53 @@
+"""Providers: one interface over OpenAI, Anthropic, Bedrock and the local offline backend.
+
+``complete(config, messages)`` applies the version's whole configuration (system prompt, temperature,
+max_tokens, top_p, stop, tools, response format, params) and returns a ``Completion`` with tokens,
+latency, cost (from the version's pricing), the provider's request id and finish reason.
+Transient failures (429, 5xx, timeouts, connection errors) are retried with exponential backoff and
+jitter, honouring Retry-After; other 4xx fail at once. A per-provider limiter (requests/min and
+tokens/min from MODELCTL_CONFIG ``rate_limits``) is shared by every call in the process.
+API keys come only from the providers' environment variables; they are never stored or logged.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from registry.entities import ModelConfig, Pricing
+from tasks.providers.base import (
+    CallContext,
+    Completion,
+    PermanentProviderError,
+    ProviderError,
+    TransientProviderError,
+    estimate_tokens,
+    limiter_for,
+)
+
+_MODULES = {"openai": "tasks.providers.openai_provider", "anthropic": "tasks.providers.anthropic_provider",
+            "bedrock": "tasks.providers.bedrock_provider", "local": "tasks.providers.local_provider"}
+
+__all__ = ["CallContext", "Completion", "PermanentProviderError", "ProviderError", "TransientProviderError",
+           "complete", "embed"]
+
+
+def _module(config: ModelConfig) -> Any:
+    return importlib.import_module(_MODULES[config.provider])
+
+
+def complete(config: ModelConfig, messages: list[dict[str, Any]], *, pricing: Pricing | None = None,
+             model: str | None = None, version: int | None = None) -> Completion:
+    """One completion from the version's provider."""
+    limiter_for(config.provider).acquire(estimate_tokens(messages, config))
+    return _module(config).complete(config, messages, pricing, CallContext(model, version))  # type: ignore[no-any-return]
+
+
+def embed(config: ModelConfig, texts: list[str], *, model: str | None = None,
+          version: int | None = None) -> list[list[float]]:
+    """Embedding vectors from the version's provider."""
+    module = _module(config)
+    if not hasattr(module, "embed"):
+        raise PermanentProviderError(f"{config.provider} has no embedding API in modelctl")
+    limiter_for(config.provider).acquire(sum(len(t) for t in texts) // 4)
+    return module.embed(config, texts, CallContext(model, version))  # type: ignore[no-any-return]

@@ -1,0 +1,116 @@
+"""Anthropic through the official SDK (messages).
+
+The SDK reads ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL itself; its own retries are off.
+Recent SDKs no longer type the sampling parameters, so ``temperature`` and ``top_p`` travel in the
+request body (``extra_body``) as the Messages API expects them. A ``response_format`` with a JSON
+schema becomes ``output_config.format`` (structured outputs); a plain ``json_object`` becomes an
+instruction in the system prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+from registry.entities import ModelConfig, Pricing
+from registry.settings import get_settings
+from tasks.providers.base import (
+    CallContext,
+    Completion,
+    Failure,
+    cost_of,
+    sdk_failure,
+    split_system,
+    with_retries,
+)
+
+DEFAULT_MAX_TOKENS = 1024
+_client: Any = None
+_lock = threading.Lock()
+
+
+def client() -> Any:
+    """One SDK client per process."""
+    global _client
+    with _lock:
+        if _client is None:
+            import anthropic
+
+            _client = anthropic.Anthropic(max_retries=0,
+                                          timeout=get_settings().file_config().provider_timeout_seconds)
+        return _client
+
+
+def _classify(exc: BaseException) -> Failure | None:
+    import anthropic
+
+    return sdk_failure(exc, anthropic)
+
+
+def _tool(tool: str | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(tool, dict):
+        if tool.get("type") == "function" and "function" in tool:  # OpenAI-style schema
+            fn = tool["function"]
+            return {"name": fn["name"], "description": fn.get("description", ""),
+                    "input_schema": fn.get("parameters", {"type": "object"})}
+        return tool
+    return {"name": tool, "input_schema": {"type": "object", "properties": {}}}
+
+
+def _json_schema(response_format: str | dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON schema inside an OpenAI-style or bare response_format, if there is one."""
+    if not isinstance(response_format, dict):
+        return None
+    if "json_schema" in response_format:
+        inner = response_format["json_schema"]
+        return inner.get("schema", inner) if isinstance(inner, dict) else None
+    if "schema" in response_format:
+        return response_format["schema"]  # type: ignore[no-any-return]
+    return None if response_format.get("type") == "json_object" else response_format
+
+
+def request_kwargs(config: ModelConfig, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The messages.create arguments for a version's whole configuration."""
+    system, rest = split_system(config, messages)
+    kwargs: dict[str, Any] = {"model": config.model_id, "messages": rest,
+                              "max_tokens": config.max_tokens or DEFAULT_MAX_TOKENS}
+    if config.response_format is not None:
+        schema = _json_schema(config.response_format)
+        if schema is not None:
+            kwargs["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
+        else:
+            note = "Respond with a single JSON object only."
+            system = f"{system}\n\n{note}" if system else note
+    if system:
+        kwargs["system"] = system
+    if config.stop:
+        kwargs["stop_sequences"] = list(config.stop)
+    if config.tools:
+        kwargs["tools"] = [_tool(t) for t in config.tools]
+    body = {k: v for k, v in (("temperature", config.temperature), ("top_p", config.top_p)) if v is not None}
+    body.update(config.params or {})
+    if body:
+        kwargs["extra_body"] = body
+    return kwargs
+
+
+def complete(config: ModelConfig, messages: list[dict[str, Any]], pricing: Pricing | None,
+             ctx: CallContext) -> Completion:
+    """One message."""
+    kwargs = request_kwargs(config, messages)
+    start = time.perf_counter()
+    resp = with_retries(lambda: client().messages.create(**kwargs), _classify, config, ctx)
+    latency = (time.perf_counter() - start) * 1000
+    parts = []
+    for block in resp.content:
+        if block.type == "text":
+            parts.append(block.text)
+        elif block.type == "tool_use":
+            parts.append(f"{block.name}({json.dumps(block.input)})")
+    tin, tout = resp.usage.input_tokens, resp.usage.output_tokens
+    return Completion(text="".join(parts), input_tokens=tin, output_tokens=tout, latency_ms=latency,
+                      cost_usd=cost_of(pricing, tin, tout),
+                      request_id=getattr(resp, "_request_id", None) or resp.id,
+                      finish_reason=resp.stop_reason, model_id=resp.model or config.model_id)

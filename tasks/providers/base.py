@@ -1,0 +1,216 @@
+"""The provider interface: ``Completion``, errors, retries with backoff, a shared rate limiter."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from registry.entities import ModelConfig, Pricing
+from registry.errors import RegistryError
+from registry.settings import get_settings
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """One model answer with what it cost."""
+
+    text: str
+    input_tokens: int
+    output_tokens: int
+    latency_ms: float
+    cost_usd: float
+    request_id: str | None
+    finish_reason: str | None
+    model_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """Who is calling, for error messages: the registered model and version."""
+
+    model: str | None = None
+    version: int | None = None
+
+    def describe(self, config: ModelConfig) -> str:
+        who = f"{self.model}@{self.version}" if self.model else "model"
+        return f"{who} ({config.provider}:{config.model_id})"
+
+
+class ProviderError(RegistryError):
+    """A provider call failed."""
+
+    exit_code = 5
+
+
+class TransientProviderError(ProviderError):
+    """429, 5xx, a timeout or a connection error, still failing after every retry."""
+
+    exit_code = 5
+
+
+class PermanentProviderError(ProviderError):
+    """A 4xx other than 429 (bad request, auth, unknown model): not retried."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """How a provider classified an exception."""
+
+    transient: bool
+    status: int | None = None
+    retry_after: float | None = None
+    message: str = ""
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After (or retry-after-ms style) header value."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def with_retries(call: Callable[[], T], classify: Callable[[BaseException], Failure | None],
+                 config: ModelConfig, ctx: CallContext) -> T:
+    """Run ``call``; retry transient failures with exponential backoff and jitter, honouring Retry-After."""
+    cfg = get_settings().file_config()
+    attempts = max(1, cfg.provider_max_attempts)
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except ProviderError:
+            raise
+        except Exception as exc:
+            failure = classify(exc)
+            if failure is None:
+                raise
+            where = ctx.describe(config)
+            status = f"HTTP {failure.status}: " if failure.status else ""
+            if not failure.transient:
+                raise PermanentProviderError(f"{where} failed: {status}{failure.message}") from exc
+            if attempt == attempts:
+                raise TransientProviderError(f"{where} still failing after {attempts} attempts: "
+                                             f"{status}{failure.message}") from exc
+            backoff = min(cfg.retry_max_seconds, cfg.retry_base_seconds * 2 ** (attempt - 1))
+            delay = backoff * random.uniform(0.5, 1.0)
+            if failure.retry_after is not None:
+                delay = max(delay, min(failure.retry_after, cfg.retry_max_seconds))
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+class RateLimiter:
+    """Token buckets for requests/min and tokens/min, shared by every thread of a process."""
+
+    def __init__(self, requests_per_minute: float | None, tokens_per_minute: float | None, *,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.rpm, self.tpm = requests_per_minute, tokens_per_minute
+        self._req = float(requests_per_minute or 0)
+        self._tok = float(tokens_per_minute or 0)
+        self._clock, self._sleep = clock, sleep
+        self._stamp = clock()
+        self._lock = threading.Lock()
+
+    def _refill(self, now: float) -> None:
+        elapsed = now - self._stamp
+        self._stamp = now
+        if self.rpm:
+            self._req = min(self.rpm, self._req + elapsed * self.rpm / 60)
+        if self.tpm:
+            self._tok = min(self.tpm, self._tok + elapsed * self.tpm / 60)
+
+    def acquire(self, tokens: int = 0) -> float:
+        """Block until one request (and ``tokens`` tokens) may go; returns the seconds waited."""
+        if not self.rpm and not self.tpm:
+            return 0.0
+        waited = 0.0
+        while True:
+            with self._lock:
+                self._refill(self._clock())
+                need_req = 1 - self._req if self.rpm else 0.0
+                want = min(float(tokens), float(self.tpm or 0))
+                need_tok = want - self._tok if self.tpm else 0.0
+                if need_req <= 0 and need_tok <= 0:
+                    if self.rpm:
+                        self._req -= 1
+                    if self.tpm:
+                        self._tok -= want
+                    return waited
+                delay = max(need_req * 60 / self.rpm if self.rpm else 0.0,
+                            need_tok * 60 / self.tpm if self.tpm else 0.0)
+            self._sleep(delay)
+            waited += delay
+
+
+def reset_clients() -> None:
+    """Forget the per-process SDK clients and limiters (after changing settings, and in tests)."""
+    import importlib
+
+    for name in ("openai_provider", "anthropic_provider", "bedrock_provider"):
+        module: Any = importlib.import_module(f"tasks.providers.{name}")
+        module._client = None
+    with _limiters_lock:
+        _limiters.clear()
+
+
+_limiters: dict[str, RateLimiter] = {}
+_limiters_lock = threading.Lock()
+
+
+def limiter_for(provider: str) -> RateLimiter:
+    """The process-wide limiter of a provider (limits from MODELCTL_CONFIG ``rate_limits``)."""
+    with _limiters_lock:
+        if provider not in _limiters:
+            limit = get_settings().file_config().rate_limits.get(provider)
+            _limiters[provider] = RateLimiter(limit.requests_per_minute if limit else None,
+                                              limit.tokens_per_minute if limit else None)
+        return _limiters[provider]
+
+
+def estimate_tokens(messages: list[dict[str, Any]], config: ModelConfig) -> int:
+    """A cheap pre-call token estimate for the tokens/min limiter (about 4 characters a token)."""
+    chars = sum(len(str(m.get("content", ""))) for m in messages) + len(config.system_prompt or "")
+    return chars // 4 + (config.max_tokens or 256)
+
+
+def cost_of(pricing: Pricing | None, input_tokens: int, output_tokens: int) -> float:
+    """USD cost from the version's pricing (0 when the version has none)."""
+    return pricing.cost(input_tokens, output_tokens) if pricing else 0.0
+
+
+def split_system(config: ModelConfig, messages: list[dict[str, Any]]) -> tuple[str | None, list[dict[str, Any]]]:
+    """The registry's system prompt (first) plus any system messages, and the other messages."""
+    system = [config.system_prompt] if config.system_prompt else []
+    system += [str(m["content"]) for m in messages if m.get("role") == "system"]
+    return ("\n\n".join(system) or None), [m for m in messages if m.get("role") != "system"]
+
+
+def sdk_failure(exc: BaseException, sdk: Any) -> Failure | None:
+    """Classify an openai/anthropic SDK exception (both SDKs share this shape)."""
+    if isinstance(exc, sdk.APITimeoutError | sdk.APIConnectionError):
+        return Failure(transient=True, message=f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, sdk.APIStatusError):
+        status = exc.status_code
+        headers = exc.response.headers if exc.response is not None else {}
+        retry_after = parse_retry_after(headers.get("retry-after"))
+        if retry_after is None and headers.get("retry-after-ms"):
+            retry_after = float(headers["retry-after-ms"]) / 1000
+        transient = status in (408, 409, 429) or status >= 500
+        return Failure(transient=transient, status=status, retry_after=retry_after,
+                       message=getattr(exc, "message", str(exc)))
+    return None

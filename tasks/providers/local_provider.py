@@ -1,0 +1,57 @@
+"""Provider ``local``: the offline models of ``tasks.local_models``, selected by model_id."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from registry.entities import ModelConfig, Pricing
+from tasks import local_models
+from tasks.providers.base import CallContext, Completion, PermanentProviderError, cost_of
+
+MODELS = ("lead-3-v1", "hashing-embed-v1", "tfidf-logreg-v1")
+
+
+def _user_text(messages: list[dict[str, Any]]) -> str:
+    return "\n".join(str(m.get("content", "")) for m in messages if m.get("role", "user") == "user")
+
+
+def _sleep(config: ModelConfig) -> None:
+    delay = (config.params or {}).get("simulated_latency_ms")
+    if delay:
+        time.sleep(float(delay) / 1000)
+
+
+def complete(config: ModelConfig, messages: list[dict[str, Any]], pricing: Pricing | None,
+             ctx: CallContext) -> Completion:
+    """Summarize or classify the user's text."""
+    start = time.perf_counter()
+    params = config.params or {}
+    text = _user_text(messages)
+    if config.model_id == "lead-3-v1":
+        output = local_models.lead_sentences(text, int(params.get("sentences", 3)))
+    elif config.model_id == "tfidf-logreg-v1":
+        uri, sha = params.get("artifact_uri"), params.get("artifact_sha256")
+        if not uri or not sha:
+            raise PermanentProviderError(f"{ctx.describe(config)}: params.artifact_uri and params.artifact_sha256 "
+                                         "are required")
+        output = local_models.load_classifier(str(uri), str(sha)).predict([text])[0]
+    else:
+        raise PermanentProviderError(f"{ctx.describe(config)}: unknown local model (one of {', '.join(MODELS)})")
+    _sleep(config)
+    if config.max_tokens is not None:
+        output = " ".join(output.split()[: config.max_tokens])
+    tin = local_models.count_tokens((config.system_prompt or "") + " " + text)
+    tout = local_models.count_tokens(output)
+    return Completion(text=output, input_tokens=tin, output_tokens=tout,
+                      latency_ms=(time.perf_counter() - start) * 1000, cost_usd=cost_of(pricing, tin, tout),
+                      request_id=f"local-{uuid.uuid4().hex[:16]}", finish_reason="stop", model_id=config.model_id)
+
+
+def embed(config: ModelConfig, texts: list[str], ctx: CallContext) -> list[list[float]]:
+    """Hashing-vectorizer embeddings."""
+    if config.model_id != "hashing-embed-v1":
+        raise PermanentProviderError(f"{ctx.describe(config)}: not a local embedding model (use hashing-embed-v1)")
+    _sleep(config)
+    return local_models.hashing_embed(texts, int((config.params or {}).get("dimension", 256)))
