@@ -53,6 +53,7 @@ FEEDBACK_FIELDS: list[tuple[str, pa.DataType]] = [
 REQUEST_SCHEMA = pa.schema(REQUEST_FIELDS)
 FEEDBACK_SCHEMA = pa.schema(FEEDBACK_FIELDS)
 FEEDBACK_COLUMNS = ["quality_score", "thumbs_up", "label", "verified_by"]
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _DEFAULT_REDACT = [r"[\w.+-]+@[\w-]+\.[\w.-]+", r"\b(?:\d[ -]?){12,19}\b"]
 
 
@@ -134,16 +135,20 @@ class RequestLogWriter:
 
     def append(self, kind: str, record: dict[str, Any]) -> None:
         """Queue one record (``kind`` is ``requests`` or ``feedback``)."""
-        line = json.dumps({k: v for k, v in record.items() if v is not None}, separators=(",", ":"))
+        line = _encode({k: v for k, v in record.items() if v is not None})
         with self._lock:
-            self._pending.append((kind, str(record["timestamp"])[:10], line))
+            self._pending.append((kind, record["timestamp"][:10], line))
             size = len(self._pending)
-            if size > self.max_pending:
-                overflow = size - self.max_pending
+        if size >= self.batch_size:
+            self._trim()
+            self._wake.set()
+
+    def _trim(self) -> None:
+        with self._lock:
+            overflow = len(self._pending) - self.max_pending
+            if overflow > 0:
                 del self._pending[:overflow]
                 self.dropped += overflow
-        if size >= self.batch_size:
-            self._wake.set()
 
     def _run(self) -> None:
         while not self._closed:

@@ -15,12 +15,12 @@ import time
 from typing import Any
 
 from registry.entities import ModelConfig, Pricing
-from registry.settings import get_settings
 from tasks.providers.base import (
     CallContext,
     Completion,
     Failure,
     cost_of,
+    retry_policy,
     sdk_failure,
     split_system,
     with_retries,
@@ -39,7 +39,7 @@ def client() -> Any:
             import anthropic
 
             _client = anthropic.Anthropic(max_retries=0,
-                                          timeout=get_settings().file_config().provider_timeout_seconds)
+                                          timeout=retry_policy().provider_timeout_seconds)
         return _client
 
 

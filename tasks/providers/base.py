@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from registry.entities import ModelConfig, Pricing
 from registry.errors import RegistryError
-from registry.settings import get_settings
+from registry.settings import FileConfig, get_settings
 
 T = TypeVar("T")
 
@@ -85,10 +85,20 @@ def parse_retry_after(value: str | None) -> float | None:
             return None
 
 
+_policy: list[FileConfig] = []
+
+
+def retry_policy() -> FileConfig:
+    """Timeouts and retry settings, read once per process (``reset_clients`` re-reads them)."""
+    if not _policy:
+        _policy.append(get_settings().file_config())
+    return _policy[0]
+
+
 def with_retries(call: Callable[[], T], classify: Callable[[BaseException], Failure | None],
                  config: ModelConfig, ctx: CallContext) -> T:
     """Run ``call``; retry transient failures with exponential backoff and jitter, honouring Retry-After."""
-    cfg = get_settings().file_config()
+    cfg = retry_policy()
     attempts = max(1, cfg.provider_max_attempts)
     for attempt in range(1, attempts + 1):
         try:
@@ -166,6 +176,7 @@ def reset_clients() -> None:
         module._client = None
     with _limiters_lock:
         _limiters.clear()
+    _policy.clear()
 
 
 _limiters: dict[str, RateLimiter] = {}

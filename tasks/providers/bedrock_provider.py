@@ -13,8 +13,15 @@ import time
 from typing import Any
 
 from registry.entities import ModelConfig, Pricing
-from registry.settings import get_settings
-from tasks.providers.base import CallContext, Completion, Failure, cost_of, split_system, with_retries
+from tasks.providers.base import (
+    CallContext,
+    Completion,
+    Failure,
+    cost_of,
+    retry_policy,
+    split_system,
+    with_retries,
+)
 
 TRANSIENT_CODES = {"ThrottlingException", "ServiceUnavailableException", "InternalServerException",
                    "ModelNotReadyException", "ModelTimeoutException", "TooManyRequestsException"}
@@ -30,7 +37,7 @@ def client() -> Any:
             import boto3
             from botocore.config import Config
 
-            timeout = get_settings().file_config().provider_timeout_seconds
+            timeout = retry_policy().provider_timeout_seconds
             _client = boto3.client("bedrock-runtime", config=Config(retries={"max_attempts": 1, "mode": "standard"},
                                                                     read_timeout=timeout, connect_timeout=10))
         return _client

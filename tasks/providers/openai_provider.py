@@ -11,12 +11,12 @@ import time
 from typing import Any
 
 from registry.entities import ModelConfig, Pricing
-from registry.settings import get_settings
 from tasks.providers.base import (
     CallContext,
     Completion,
     Failure,
     cost_of,
+    retry_policy,
     sdk_failure,
     split_system,
     with_retries,
@@ -33,7 +33,7 @@ def client() -> Any:
         if _client is None:
             import openai
 
-            _client = openai.OpenAI(max_retries=0, timeout=get_settings().file_config().provider_timeout_seconds)
+            _client = openai.OpenAI(max_retries=0, timeout=retry_policy().provider_timeout_seconds)
         return _client
 
 

@@ -1,0 +1,131 @@
+"""Gateway and request-log benchmarks.
+
+Run: ``.venv/bin/python bench/gateway_bench.py [--quick]``.
+
+1. Gateway overhead: ``Gateway.complete`` vs the raw openai SDK call against the same local server,
+   interleaved call by call; the overhead is the difference of the medians.
+2. Request logging: serialising and appending prepared records to local files from one process.
+3. Reading 1,000,000 records with feedback joined into a DataFrame (JSONL, then compacted Parquet).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("MODELCTL_USER_HASH_KEY", "bench-key")
+
+from registry.service import open_registry  # noqa: E402
+from tasks.gateway import Gateway  # noqa: E402
+from tasks.request_log import RequestLogWriter, compact, hash_user, load_requests  # noqa: E402
+from tests.tasks.providers.fakes import FakeProvider, openai_chat  # noqa: E402
+
+
+def bench_overhead(n: int) -> list[str]:
+    server = FakeProvider(openai_chat())
+    os.environ["OPENAI_BASE_URL"] = server.url + "/v1"
+    os.environ["OPENAI_API_KEY"] = "sk-bench"
+    import openai
+
+    tmp = tempfile.mkdtemp(prefix="modelctl-bench-")
+    reg = open_registry(os.path.join(tmp, "reg"), actor="bench")
+    reg.init()
+    reg.register("triage", {"provider": "openai", "model_id": "gpt-4o-2024-08-06", "system_prompt": "Classify.",
+                            "temperature": 0.0, "max_tokens": 5, "pricing": {"input_per_1m": 2.5, "output_per_1m": 10}})
+    reg.record_eval("triage", 1, suite="s", passed=True)
+    reg.promote("triage", 1, "production", reason="bench")
+    gw = Gateway(os.path.join(tmp, "reg"), writer=RequestLogWriter(os.path.join(tmp, "logs")))
+    raw = openai.OpenAI(max_retries=0)
+    messages = [{"role": "user", "content": "I was charged twice"}]
+    kwargs = {"model": "gpt-4o-2024-08-06", "messages": [{"role": "system", "content": "Classify."}, *messages],
+              "temperature": 0.0, "max_tokens": 5}
+    for _ in range(50):  # warm both paths
+        raw.chat.completions.create(**kwargs)
+        gw.complete("triage", messages, user_id="u")
+    raw_t, gw_t = [], []
+    for i in range(n):
+        t0 = time.perf_counter()
+        raw.chat.completions.create(**kwargs)
+        t1 = time.perf_counter()
+        gw.complete("triage", messages, user_id=f"user-{i % 1000}")
+        t2 = time.perf_counter()
+        raw_t.append(t1 - t0)
+        gw_t.append(t2 - t1)
+    gw.close()
+    server.close()
+    raw_med, gw_med = statistics.median(raw_t) * 1e6, statistics.median(gw_t) * 1e6
+    return [f"raw openai SDK call (baseline)          median {raw_med:8.1f} us",
+            f"Gateway.complete (resolve, call, log)   median {gw_med:8.1f} us",
+            f"gateway overhead                        median {gw_med - raw_med:8.1f} us   (target < 100 us)"]
+
+
+def _records(n: int, day: str) -> list[dict]:
+    users = [hash_user(f"user-{i}") for i in range(10_000)]
+    return [{"timestamp": f"{day}T{(i // 3600) % 24:02d}:{(i // 60) % 60:02d}:{i % 60:02d}.000000Z",
+             "request_id": f"req-{day}-{i:08d}", "model": "triage", "model_id": "gpt-4o-2024-08-06",
+             "version": 1 + i % 2, "digest": "ab" * 32, "environment": "production", "experiment_id": "triage-exp-1",
+             "variant": "treatment" if i % 10 == 0 else "control", "user_id": users[i % 10_000],
+             "latency_ms": 100.0 + i % 900, "input_tokens": 40 + i % 50, "output_tokens": 3, "cost_usd": 0.00013,
+             "error": 1 if i % 97 == 0 else 0} for i in range(n)]
+
+
+def bench_logging(n_write: int, n_read: int) -> list[str]:
+    tmp = tempfile.mkdtemp(prefix="modelctl-bench-")
+    uri = os.path.join(tmp, "logs")
+    records = _records(n_write, "2026-11-20")
+    writer = RequestLogWriter(uri, flush_interval=3600, batch_size=10**9, max_pending=10**9)
+    t0 = time.perf_counter()
+    for r in records:
+        writer.append("requests", r)
+    writer.flush()
+    write_s = time.perf_counter() - t0
+    writer.close()
+
+    read_uri = os.path.join(tmp, "read")
+    writer = RequestLogWriter(read_uri, flush_interval=3600, batch_size=10**9, max_pending=10**9)
+    per_day = n_read // 4
+    for d in range(4):
+        for r in _records(per_day, f"2026-11-1{d}"):
+            writer.append("requests", r)
+        writer.flush()
+    for i in range(0, n_read, 5):  # feedback on one request in five
+        d = (i // per_day) % 4
+        writer.append("feedback", {"timestamp": f"2026-11-1{d}T23:00:00.000000Z",
+                                   "request_id": f"req-2026-11-1{d}-{i % per_day:08d}",
+                                   "quality_score": (i % 10) / 10, "thumbs_up": i % 3 != 0})
+    writer.close()
+    t0 = time.perf_counter()
+    frame = load_requests(read_uri)
+    read_jsonl = time.perf_counter() - t0
+    assert len(frame) == per_day * 4 and frame["quality_score"].notna().sum() > 0
+    compact(read_uri, quiet_seconds=0)
+    t0 = time.perf_counter()
+    frame = load_requests(read_uri)
+    read_parquet = time.perf_counter() - t0
+    assert len(frame) == per_day * 4
+    return [f"request logging to local files          {n_write / write_s:>10,.0f} records/s   (target >= 100,000/s)",
+            f"read {per_day * 4:,} records + feedback join, JSONL          {read_jsonl:6.2f} s   (target < 5 s)",
+            f"read {per_day * 4:,} records + feedback join, compacted Parquet {read_parquet:6.2f} s"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    print("# gateway overhead against a local OpenAI-compatible server")
+    for row in bench_overhead(300 if args.quick else 2000):
+        print(row)
+    print("# request log")
+    for row in bench_logging(50_000 if args.quick else 500_000, 100_000 if args.quick else 1_000_000):
+        print(row)
+
+
+if __name__ == "__main__":
+    main()
