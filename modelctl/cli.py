@@ -7,6 +7,7 @@ for top-level commands, ``register(app)``.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Annotated, Any
 
@@ -15,6 +16,9 @@ import typer
 
 from modelctl.context import STATE
 from registry.errors import RegistryError
+
+# Prefect's temporary server sends a telemetry heartbeat that fails noisily offline; flows run without it.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 app = typer.Typer(
     name="modelctl",

@@ -27,6 +27,7 @@ ARTIFACT_FORMAT = "modelctl-tfidf-logreg/1"
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
 _cache: dict[str, Any] = {}
 _cache_lock = threading.Lock()
+_load_lock = threading.Lock()
 
 
 def count_tokens(text: str) -> int:
@@ -115,6 +116,14 @@ def load_classifier(uri: str, sha256: str) -> TextClassifier:
     with _cache_lock:
         if sha256 in _cache:
             return _cache[sha256]  # type: ignore[no-any-return]
+    with _load_lock:  # concurrent first calls load once
+        with _cache_lock:
+            if sha256 in _cache:
+                return _cache[sha256]  # type: ignore[no-any-return]
+        return _load_classifier(uri, sha256)
+
+
+def _load_classifier(uri: str, sha256: str) -> TextClassifier:
     data = read_artifact(uri)
     actual = hashlib.sha256(data).hexdigest()
     if actual != sha256:

@@ -52,3 +52,50 @@ def record(
         print_json(rec.model_dump(mode="json", exclude_none=True))
     else:
         print(f"{name}@{number} {suite}: {'passed' if passed else 'failed'} (digest {rec.digest[:12]})")
+
+
+EXIT = {"promote": 0, "reject": 1, "inconclusive": 3}
+
+
+@app.command("run")
+def run(
+    suite: Annotated[str, typer.Argument(help="Suite YAML file.")],
+    candidate: Annotated[str, typer.Option("--candidate", help="NAME@VERSION")],
+    baseline: Annotated[str | None, typer.Option("--baseline", help="NAME@ENVIRONMENT or NAME@VERSION")] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency")] = 16,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Call the provider even for cached cases.")] = False,
+    promote_to_staging: Annotated[bool, typer.Option("--promote-to-staging")] = False,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Run the evaluate-candidate flow locally; exit 0 promote, 1 reject, 3 inconclusive, 2 bad input."""
+    from modelctl.context import STATE
+    from tasks.evaluation import load_suite
+
+    load_suite(suite)  # bad suite files fail here, before Prefect starts
+    name, which = parse_ref(candidate)
+    if not isinstance(which, int):
+        raise InvalidInput(f"--candidate must be NAME@VERSION with a number, got {candidate!r}", field="candidate")
+    if baseline is not None:
+        parse_ref(baseline)
+    open_registry().get_version(name, which)
+    from flows.evaluate_candidate import EvaluateCandidateParams, evaluate_candidate
+
+    params = EvaluateCandidateParams(suite=suite, candidate=candidate, baseline=baseline, concurrency=concurrency,
+                                     use_cache=not no_cache, promote_to_staging=promote_to_staging,
+                                     registry=STATE.registry_uri)
+    result = evaluate_candidate(params)
+    if json_out:
+        print_json(result)
+    else:
+        print(f"decision: {result['decision']}")
+        for reason in result["reasons"]:
+            print(f"  - {reason}")
+        for m in result["metrics"]:
+            if m["candidate"] is None:
+                continue
+            base = "" if m["baseline"] is None else f"  baseline {m['baseline']:.4g}"
+            diff = "" if m["diff"] is None else f"  diff {m['diff']:+.4g}"
+            ci = "" if not m["ci"] else f" [{m['ci'][0]:.4g}, {m['ci'][1]:.4g}]"
+            p = "" if m["p_value"] is None else f"  p={m['p_value']:.3g}"
+            print(f"  {m['metric']:<24} {m['candidate']:.4g}{base}{diff}{ci}{p}")
+    raise typer.Exit(EXIT[result["decision"]])

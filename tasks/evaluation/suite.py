@@ -1,0 +1,253 @@
+"""Evaluation suites: a YAML file naming a dataset, scorers, gates, margins, repeats and a seed.
+
+    name: ticket-triage
+    dataset: tickets.jsonl            # relative to the suite file (or a path / s3:// URI)
+    scorers:
+      - type: exact_match
+        normalize: [strip, lower]
+    gates:
+      exact_match: ">= 0.80"
+      error_rate: "<= 0.05"
+    margins:                          # non-inferiority against the baseline: absolute, or "2%" relative
+      exact_match: 0.02
+    repeats: 1
+    seed: 0
+
+A scorer's metric is named after its ``type`` unless it sets ``name``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from registry.errors import InvalidInput
+from registry.yamlio import load_located
+
+_GATE = re.compile(r"^\s*(>=|<=|>|<|==)\s*(-?\d+(?:\.\d+)?(?:[eE]-?\d+)?)\s*(%?)\s*$")
+OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": operator.le, ">": operator.gt,
+                                                  "<": operator.lt, "==": operator.eq}
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A threshold on a metric's point estimate, e.g. ``>= 0.80``."""
+
+    metric: str
+    op: str
+    threshold: float
+
+    def passes(self, value: float | None) -> bool:
+        return value is not None and OPS[self.op](value, self.threshold)
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.threshold:g}"
+
+
+def parse_gate(metric: str, text: str | float) -> Gate:
+    """``">= 0.80"`` (or a bare number, read as ``>=``) into a Gate."""
+    if isinstance(text, int | float):
+        return Gate(metric, ">=", float(text))
+    m = _GATE.match(str(text))
+    if not m:
+        raise ValueError(f"gate {text!r} must look like '>= 0.95' or '<= 2000'")
+    value = float(m.group(2)) / (100 if m.group(3) else 1)
+    return Gate(metric, m.group(1), value)
+
+
+@dataclass(frozen=True)
+class Margin:
+    """A non-inferiority margin: how much worse than the baseline is still acceptable."""
+
+    value: float
+    relative: bool = False
+
+    def absolute(self, baseline: float) -> float:
+        return abs(baseline) * self.value if self.relative else self.value
+
+
+def parse_margin(text: str | float) -> Margin:
+    """``0.02`` (absolute) or ``"2%"`` (relative to the baseline's value)."""
+    s = str(text).strip()
+    if s.endswith("%"):
+        return Margin(float(s[:-1]) / 100, relative=True)
+    return Margin(float(s))
+
+
+class ScorerSpec(BaseModel):
+    """One scorer: a ``type`` plus its parameters (extra keys are the parameters)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    type: str
+    name: str | None = None
+
+    @property
+    def metric(self) -> str:
+        return self.name or self.type
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+def _check_gate(value: str | float) -> str | float:
+    parse_gate("", value)
+    return value
+
+
+def _check_margin(value: str | float) -> str | float:
+    try:
+        parse_margin(value)
+    except ValueError as exc:
+        raise ValueError(f"margin {value!r} must be a number or a percentage like '2%'") from exc
+    return value
+
+
+GateText = Annotated[str | float, AfterValidator(_check_gate)]
+MarginText = Annotated[str | float, AfterValidator(_check_margin)]
+
+
+class Suite(BaseModel):
+    """A parsed suite file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(min_length=1)
+    description: str | None = None
+    dataset: str
+    scorers: list[ScorerSpec] = Field(min_length=1)
+    gates: dict[str, GateText] = Field(default_factory=dict)
+    margins: dict[str, MarginText] = Field(default_factory=dict)
+    repeats: int = Field(default=1, ge=1, le=100)
+    seed: int = 0
+    tags: list[str] = Field(default_factory=list)
+
+    def parsed_gates(self) -> list[Gate]:
+        return [parse_gate(m, t) for m, t in self.gates.items()]
+
+    def parsed_margins(self) -> dict[str, Margin]:
+        return {m: parse_margin(t) for m, t in self.margins.items()}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One dataset row: an input (text or chat messages), an optional expected answer, metadata."""
+
+    id: str
+    input: str | list[dict[str, Any]]
+    expected: Any = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def messages(self) -> list[dict[str, Any]]:
+        if isinstance(self.input, str):
+            return [{"role": "user", "content": self.input}]
+        return list(self.input)
+
+    def input_key(self) -> str:
+        """Canonical text of the input (for the cache key)."""
+        return self.input if isinstance(self.input, str) else json.dumps(self.input, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class LoadedSuite:
+    """A suite with its cases and digest (suite plus dataset sha256)."""
+
+    suite: Suite
+    path: str
+    cases: list[Case]
+    dataset_sha256: str
+    digest: str
+
+
+def _read_bytes(uri: str, source: str) -> bytes:
+    if uri.startswith("s3://"):
+        import boto3
+
+        bucket, _, key = uri[5:].partition("/")
+        try:
+            return bytes(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+        except Exception as exc:
+            raise InvalidInput(f"cannot read dataset {uri}: {exc}", file=source, field="dataset") from exc
+    try:
+        return Path(uri).read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"dataset not found: {uri}", file=source, field="dataset") from exc
+
+
+def _case(row: dict[str, Any], where: str, line: int) -> Case:
+    if "id" not in row or row["id"] in (None, ""):
+        raise InvalidInput("case has no id", file=where, line=line, field="id")
+    if "input" not in row or row["input"] in (None, ""):
+        raise InvalidInput("case has no input", file=where, line=line, field="input")
+    value = row["input"]
+    if not isinstance(value, str | list):
+        raise InvalidInput("input must be text or a list of chat messages", file=where, line=line, field="input")
+    meta = row.get("metadata") or {}
+    if "tags" in row:
+        meta = {**meta, "tags": row["tags"]}
+    return Case(id=str(row["id"]), input=value, expected=row.get("expected"), metadata=meta)
+
+
+def parse_dataset(data: bytes, where: str) -> list[Case]:
+    """JSONL (one case per line) or CSV (header with id, input, expected)."""
+    cases: list[Case] = []
+    if where.endswith(".csv"):
+        reader = csv.DictReader(io.StringIO(data.decode("utf-8")))
+        for i, row in enumerate(reader, start=2):
+            cases.append(_case(dict(row), where, i))
+    else:
+        for i, line in enumerate(data.decode("utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InvalidInput(f"malformed JSON: {exc.msg}", file=where, line=i) from exc
+            if not isinstance(row, dict):
+                raise InvalidInput("each line must be a JSON object", file=where, line=i)
+            cases.append(_case(row, where, i))
+    seen: set[str] = set()
+    for case in cases:
+        if case.id in seen:
+            raise InvalidInput(f"duplicate case id {case.id!r}", file=where, field="id")
+        seen.add(case.id)
+    if not cases:
+        raise InvalidInput("dataset has no cases", file=where)
+    return cases
+
+
+def load_suite(path: str | Path) -> LoadedSuite:
+    """Parse and validate a suite file and its dataset; errors name file, line and field."""
+    located = load_located(path)
+    if not isinstance(located.data, dict):
+        raise InvalidInput("a suite is a YAML mapping", file=str(path), line=1)
+    try:
+        suite = Suite.model_validate(located.data)
+    except ValidationError as exc:
+        raise located.error(exc) from exc
+    from tasks.evaluation.scorers import check_scorer
+
+    for i, spec in enumerate(suite.scorers):
+        try:
+            check_scorer(spec)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), file=str(path), line=located.line_of(["scorers", i]),
+                               field=f"scorers.{i}.type") from exc
+    uri = suite.dataset
+    if "://" not in uri and not Path(uri).is_absolute():
+        uri = str(Path(path).resolve().parent / uri)
+    data = _read_bytes(uri, str(path))
+    cases = parse_dataset(data, uri)
+    dataset_sha = hashlib.sha256(data).hexdigest()
+    canonical = json.dumps(suite.model_dump(mode="json", exclude={"dataset"}), sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(f"{canonical}\n{dataset_sha}".encode()).hexdigest()
+    return LoadedSuite(suite=suite, path=str(path), cases=cases, dataset_sha256=dataset_sha, digest=digest)

@@ -1,0 +1,73 @@
+"""Statistics checked against scipy/statsmodels on the same data; gates, margins and decisions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+from statsmodels.stats.contingency_tables import mcnemar
+from statsmodels.stats.proportion import proportion_confint
+
+from tasks.evaluation.compare import mcnemar_exact, mean_ci, paired, recommend, summarize, wilson
+from tasks.evaluation.runner import CaseResult
+from tasks.evaluation.suite import Suite
+
+
+def test_mcnemar_matches_statsmodels() -> None:
+    for b, c in [(10, 3), (0, 5), (7, 7), (25, 12), (1, 0)]:
+        expected = mcnemar([[50, b], [c, 40]], exact=True).pvalue
+        assert mcnemar_exact(b, c) == pytest.approx(expected, abs=1e-9)
+
+
+def test_wilson_and_t_interval_match_statsmodels_and_scipy() -> None:
+    for k, n in [(0, 10), (9, 10), (180, 200), (50, 100)]:
+        assert wilson(k, n) == pytest.approx(list(proportion_confint(k, n, alpha=0.05, method="wilson")), abs=1e-9)
+    values = list(np.random.default_rng(1).normal(0.7, 0.1, 40))
+    lo, hi = stats.t.interval(0.95, 39, loc=np.mean(values), scale=stats.sem(values))
+    assert mean_ci(values) == pytest.approx([lo, hi], abs=1e-9)
+
+
+def test_paired_continuous_uses_wilcoxon_and_bootstrap() -> None:
+    rng = np.random.default_rng(3)
+    base = {f"c{i}": float(v) for i, v in enumerate(rng.uniform(0.3, 0.9, 60))}
+    cand = {k: min(1.0, v + 0.05 + rng.normal(0, 0.02)) for k, v in base.items()}
+    cmp = paired("rouge_l", cand, base, seed=1)
+    diffs = np.array([cand[k] - base[k] for k in sorted(base)])
+    assert cmp.p_value == pytest.approx(stats.wilcoxon(diffs).pvalue, abs=1e-12)
+    assert cmp.diff == pytest.approx(diffs.mean()) and cmp.ci[0] < diffs.mean() < cmp.ci[1]
+    assert cmp.test == "wilcoxon+paired-bootstrap"
+
+
+def results(scores: list[float], metric: str = "exact_match", *, errors: int = 0, latency: float = 100.0) -> list[CaseResult]:
+    out = [CaseResult(f"c{i}", 0, "x", None, None, latency, 10, 2, 0.001, False, {metric: v}) for i, v in enumerate(scores)]
+    for i in range(errors):
+        out[i] = CaseResult(f"c{i}", 0, None, "boom", "TransientProviderError", 0.0, 0, 0, 0.0, False)
+    return out
+
+
+SUITE = Suite(name="s", dataset="d.jsonl", scorers=[{"type": "exact_match"}],
+              gates={"exact_match": ">= 0.80", "error_rate": "<= 0.05", "p95_latency_ms": "<= 2000"},
+              margins={"exact_match": 0.05})
+
+
+def test_promote_reject_inconclusive() -> None:
+    base = summarize("m@1", "a", results([1.0] * 180 + [0.0] * 20), SUITE)
+    same = summarize("m@2", "b", results([1.0] * 182 + [0.0] * 18), SUITE)
+    rec = recommend(same, base, SUITE)
+    assert rec.decision == "promote", rec.reasons
+    worse = summarize("m@3", "c", results([0.0] * 80 + [1.0] * 120), SUITE)
+    rec = recommend(worse, base, SUITE)
+    assert rec.decision == "reject" and any("significantly worse" in r for r in rec.reasons)
+    small_base = summarize("m@1", "a", results([1.0] * 9 + [0.0]), SUITE)
+    small = summarize("m@4", "d", results([0.0] + [1.0] * 9), SUITE)  # as accurate, other cases wrong
+    rec = recommend(small, small_base, SUITE)
+    assert rec.decision == "inconclusive" and rec.cases_needed and rec.cases_needed > 10
+
+
+def test_gate_failure_and_error_rate() -> None:
+    flaky = summarize("m@5", "e", results([1.0] * 200, errors=20), SUITE)
+    rec = recommend(flaky, None, SUITE)
+    assert rec.decision == "reject"
+    assert any(r.startswith("gate error_rate <= 0.05: failed with 0.1") for r in rec.reasons)
+    slow = summarize("m@6", "f", results([1.0] * 50, latency=2500.0), SUITE)
+    assert any("p95_latency_ms" in r and "failed" in r for r in recommend(slow, None, SUITE).reasons)

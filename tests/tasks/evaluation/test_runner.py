@@ -1,0 +1,40 @@
+"""The runner: cache hits and misses, repeats as real samples, a provider failing mid-run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from registry.entities import ModelConfig
+from tasks.evaluation.cache import ResponseCache
+from tasks.evaluation.compare import summarize
+from tasks.evaluation.runner import Target, run_cases
+from tasks.evaluation.suite import Case, ScorerSpec, Suite
+from tests.tasks.providers.fakes import FakeProvider, error_body, openai_chat
+
+CASES = [Case(f"c{i}", f"ticket {i}", "billing") for i in range(12)]
+SCORERS = [ScorerSpec(type="exact_match")]
+TARGET = Target("triage", 1, "d" * 64, ModelConfig(provider="openai", model_id="gpt-4o-2024-08-06"))
+
+
+def test_cache_hits_and_misses(openai_env: FakeProvider, tmp_path: Path) -> None:
+    cache = ResponseCache(str(tmp_path / "cache"))
+    first = run_cases(TARGET, CASES, SCORERS, repeats=2, concurrency=4, cache=cache)
+    assert len(openai_env.requests) == 24 and not any(r.cached for r in first)
+    again = run_cases(TARGET, CASES, SCORERS, repeats=2, concurrency=4, cache=ResponseCache(str(tmp_path / "cache")))
+    assert len(openai_env.requests) == 24 and all(r.cached for r in again)  # no provider calls
+    assert [r.scores for r in again] == [r.scores for r in first]
+    other = Target("triage", 2, "e" * 64, TARGET.config)
+    run_cases(other, CASES[:3], SCORERS, cache=cache)
+    assert len(openai_env.requests) == 27  # another digest misses
+
+
+def test_provider_failing_mid_run_is_recorded_not_raised(openai_env: FakeProvider) -> None:
+    openai_env.script.extend([(200, openai_chat(), {}, 0.0)] * 5)
+    openai_env.script.extend([(400, error_body("invalid_request_error", "context too long"), {}, 0.0)] * 3)
+    results = run_cases(TARGET, CASES, SCORERS, concurrency=1)
+    failed = [r for r in results if r.error]
+    assert len(results) == 12 and len(failed) == 3
+    assert all(r.error_type == "PermanentProviderError" and "triage@1" in (r.error or "") for r in failed)
+    suite = Suite(name="s", dataset="d", scorers=[{"type": "exact_match"}])
+    summary = summarize("triage@1", TARGET.digest, results, suite)
+    assert summary.metrics["error_rate"].value == 0.25 and summary.metrics["exact_match"].n == 9
