@@ -196,13 +196,14 @@ def _direction(metric: str) -> int:
 
 
 def _needed(cmp: Comparison, margin: float) -> int | None:
-    """Cases at which the 95% bound would clear the margin, if the observed mean and sd held."""
+    """Paired cases at which the 95% CI would fall on one side of the margin (80% power), if the
+    observed mean difference and its spread held: non-inferior above it, worse beyond it below."""
     if cmp.diff is None or cmp.sd_diff is None:
         return None
-    slack = _direction(cmp.metric) * cmp.diff + margin
-    if slack <= 0:
+    distance = abs(_direction(cmp.metric) * cmp.diff + margin)
+    if distance == 0:
         return None
-    return int(math.ceil(((Z95 + Z80) * cmp.sd_diff / slack) ** 2))
+    return int(math.ceil(((Z95 + Z80) * cmp.sd_diff / distance) ** 2))
 
 
 def recommend(candidate: VersionSummary, baseline: VersionSummary | None, suite: Suite) -> Recommendation:
@@ -257,8 +258,9 @@ def recommend(candidate: VersionSummary, baseline: VersionSummary | None, suite:
             n = _needed(cmp, margin)
             if n is not None:
                 needed.append(n)
-            reasons.append(f"{metric}: too few cases to tell ({diff_text}, n={cmp.n_pairs}); "
-                           + (f"about {n} paired cases would settle it" if n else
-                              "the observed difference is already at the margin"))
+            leaning = "worse than the margin" if sign * cmp.diff + margin < 0 else "within the margin"
+            reasons.append(f"{metric}: too few cases to tell ({diff_text}, n={cmp.n_pairs}; the estimate is "
+                           f"{leaning}); " + (f"about {n} paired cases would settle it" if n else
+                                             "the estimate sits exactly on the margin"))
     decision: Decision = "reject" if failed else "inconclusive" if undetermined else "promote"
     return Recommendation(decision, reasons, list(comparisons.values()), max(needed) if needed else None)

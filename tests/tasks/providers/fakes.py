@@ -36,8 +36,9 @@ def error_body(kind: str, message: str) -> dict:
 class FakeProvider:
     """Records every request; answers from a script of (status, body, headers, delay) or a default."""
 
-    def __init__(self, default: dict, request_id_header: str = "x-request-id") -> None:
+    def __init__(self, default: dict, request_id_header: str = "x-request-id", default_delay: float = 0.0) -> None:
         self.default = default
+        self.default_delay = default_delay
         self.script: deque[tuple[int, dict, dict[str, str], float]] = deque()
         self.requests: list[dict[str, Any]] = []
         self.header = request_id_header
@@ -54,7 +55,7 @@ class FakeProvider:
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
                 outer.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
                 status, payload, headers, delay = (outer.script.popleft() if outer.script
-                                                   else (200, outer.default, {}, 0.0))
+                                                   else (200, outer.default, {}, outer.default_delay))
                 if delay:
                     time.sleep(delay)
                 data = json.dumps(payload).encode()
@@ -70,7 +71,10 @@ class FakeProvider:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 256
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

@@ -1,0 +1,115 @@
+"""Evaluation runner benchmark: 2,000 cases x 2 versions against a provider answering in 50 ms.
+
+Run: ``.venv/bin/python bench/eval_bench.py [--quick]``.
+
+The runner's own overhead is measured with the local provider sleeping 50 ms per call (client cost
+~0); the same run through the real openai SDK against a local HTTP server that answers in 50 ms is
+printed beside it. Ideal wall time = 2 x cases x 0.05 s / concurrency. Then the fully cached re-run,
+timed inside the warm process, with the CLI's figure (a fresh process that starts Prefect) beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("MODELCTL_USER_HASH_KEY", "bench-key")
+
+from registry.entities import ModelConfig  # noqa: E402
+from registry.service import open_registry  # noqa: E402
+from tasks.evaluation import ResponseCache, load_suite  # noqa: E402
+from tasks.evaluation.runner import Target, run_cases  # noqa: E402
+from tests.tasks.providers.fakes import FakeProvider, openai_chat  # noqa: E402
+
+LATENCY_S = 0.05
+
+
+def make_suite(directory: Path, n: int) -> Path:
+    rows = [{"id": f"c{i:05d}", "input": f"ticket number {i}: I was charged twice", "expected": "billing"}
+            for i in range(n)]
+    (directory / "cases.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    suite = directory / "suite.yaml"
+    suite.write_text("name: bench\ndataset: cases.jsonl\nscorers:\n  - type: exact_match\n    normalize: [strip, lower]\n"
+                     "gates:\n  exact_match: '>= 0.0'\n")
+    return suite
+
+
+def run_pair(targets: list[Target], suite: Path, concurrency: int, cache: ResponseCache | None) -> float:
+    loaded = load_suite(suite)
+    start = time.perf_counter()
+    threads = [threading.Thread(target=run_cases, args=(t, loaded.cases, loaded.suite.scorers),
+                                kwargs={"concurrency": concurrency, "cache": cache, "progress": False})
+               for t in targets]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--cases", type=int, default=None)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    n = args.cases or (400 if args.quick else 2000)
+    conc = args.concurrency
+    ideal = 2 * n * LATENCY_S / conc
+    tmp = Path(tempfile.mkdtemp(prefix="modelctl-bench-"))
+    suite = make_suite(tmp, n)
+    print(f"# evaluation runner: {n} cases x 2 versions, provider latency 50 ms, concurrency {conc}; "
+          f"ideal {ideal:.2f} s (target <= {1.3 * ideal:.2f} s)")
+
+    local = [Target("bench", v, f"{v:064x}", ModelConfig(provider="local", model_id="lead-3-v1",
+                                                         params={"simulated_latency_ms": 50, "variant": v}))
+             for v in (1, 2)]
+    cache = ResponseCache(str(tmp / "cache"))
+    wall = run_pair(local, suite, conc, cache)
+    print(f"local provider, 50 ms simulated     {wall:7.2f} s   = {wall / ideal:.2f} x ideal   (target <= 1.30 x)")
+
+    server = FakeProvider(openai_chat("billing"), default_delay=LATENCY_S)
+    os.environ["OPENAI_BASE_URL"] = server.url + "/v1"
+    os.environ["OPENAI_API_KEY"] = "sk-bench"
+    sdk = [Target("bench-sdk", v, f"{v + 10:064x}", ModelConfig(provider="openai", model_id="gpt-4o-2024-08-06",
+                                                               temperature=0.1 * v)) for v in (1, 2)]
+    wall_sdk = run_pair(sdk, suite, conc, None)
+    server.close()
+    print(f"real openai SDK, local HTTP server  {wall_sdk:7.2f} s   = {wall_sdk / ideal:.2f} x ideal   (for comparison)")
+
+    warm = run_pair(local, suite, conc, ResponseCache(str(tmp / "cache")))
+    print(f"fully cached re-run, warm process   {warm:7.2f} s   (target < 3 s)")
+
+    reg_uri = str(tmp / "reg")
+    reg = open_registry(reg_uri, actor="bench")
+    reg.init()
+    for v in (1, 2):
+        reg.register("bench", {"provider": "local", "model_id": "lead-3-v1",
+                               "params": {"simulated_latency_ms": 50, "variant": v}})
+    reg.record_eval("bench", 1, suite="s", passed=True)
+    reg.promote("bench", 1, "production", reason="bench")
+    env = {**os.environ, "MODELCTL_REGISTRY": reg_uri, "MODELCTL_CACHE": str(tmp / "cli-cache"),
+           "PREFECT_HOME": str(tmp / "prefect"), "PREFECT_LOGGING_LEVEL": "ERROR"}
+    cli = [str(Path(sys.executable).with_name("modelctl")), "eval", "run", str(suite), "--candidate", "bench@2",
+           "--concurrency", str(conc)]
+    first = time.perf_counter()
+    subprocess.run(cli, env=env, capture_output=True, check=False)
+    first = time.perf_counter() - first
+    start = time.perf_counter()
+    proc = subprocess.run(cli, env=env, capture_output=True, text=True, check=False)
+    cli_cached = time.perf_counter() - start
+    print(f"CLI `modelctl eval run`, uncached   {first:7.2f} s   (a new process: Prefect's temporary server starts)")
+    print(f"CLI `modelctl eval run`, cached     {cli_cached:7.2f} s   (exit {proc.returncode})")
+
+
+if __name__ == "__main__":
+    main()
