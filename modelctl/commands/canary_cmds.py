@@ -1,0 +1,77 @@
+"""``modelctl canary start|status|advance|abort``: progressive rollouts with automatic abort."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from modelctl.commands.experiment_cmds import parse_guardrails, version_number
+from modelctl.context import open_registry, print_json
+from registry.errors import InvalidInput, PolicyViolation
+
+app = typer.Typer(no_args_is_help=True, help="Canary rollouts (an experiment whose split rises step by step).")
+
+
+def _canary(name: str):  # type: ignore[no-untyped-def]
+    reg = open_registry()
+    record = reg.get_model(name)
+    exp = record.running_experiment()
+    if exp is None or exp.kind != "canary":
+        raise InvalidInput(f"{name} has no running canary", field="name")
+    return reg, exp
+
+
+@app.command("start")
+def start(
+    name: str,
+    candidate: Annotated[str, typer.Option("--candidate", help="NAME@VERSION")],
+    steps: Annotated[str, typer.Option("--steps", help="Percentages, e.g. 1,10,50,100")] = "1,10,50,100",
+    step_min_samples: Annotated[int | None, typer.Option("--step-min-samples", help="Users per arm per step")] = None,
+    guardrail: Annotated[list[str] | None, typer.Option("--guardrail")] = None,
+    force: Annotated[bool, typer.Option("--force")] = False,
+    reason: Annotated[str | None, typer.Option("--reason")] = None,
+) -> None:
+    """Start a canary of CANDIDATE against production."""
+    try:
+        values = [float(s) for s in steps.split(",") if s.strip()]
+    except ValueError as exc:
+        raise InvalidInput(f"--steps {steps!r}: comma-separated percentages", field="steps") from exc
+    reg = open_registry()
+    guardrails = parse_guardrails(guardrail) or {"error_rate": 0.0, "latency_ms": 0.10}
+    exp = reg.start_experiment(name, control=version_number(reg, f"{name}@production", name),
+                               treatment=version_number(reg, candidate, name), split=values[0] / 100, kind="canary",
+                               steps=values, step_min_samples=step_min_samples, guardrails=guardrails,
+                               primary_metric="error_rate", force=force, reason=reason)
+    print(f"started canary {exp.id}: {candidate} at {exp.split:.0%} (steps {steps})")
+
+
+@app.command("status")
+def status(name: str, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The running canary: step, split, last analysis."""
+    _, exp = _canary(name)
+    data = {"id": exp.id, "step_index": exp.step_index, "steps": exp.steps, "split": exp.split,
+            "guardrails": exp.guardrails, "last": exp.analyses[-1].model_dump(mode="json") if exp.analyses else None}
+    print_json(data) if json_out else print(f"{exp.id}: step {exp.step_index + 1}/{len(exp.steps or [])} "
+                                            f"at {exp.split:.0%}; last decision "
+                                            f"{exp.analyses[-1].decision if exp.analyses else 'none'}")
+
+
+@app.command("advance")
+def advance(name: str, reason: Annotated[str | None, typer.Option("--reason")] = None) -> None:
+    """Raise the canary to its next step by hand."""
+    reg, exp = _canary(name)
+    steps = exp.steps or []
+    if exp.step_index + 1 >= len(steps):
+        raise PolicyViolation(f"{exp.id} is at its last step; promote the candidate to finish")
+    nxt = exp.step_index + 1
+    reg.update_experiment(name, exp.id, split=steps[nxt] / 100, step_index=nxt, reason=reason or "manual advance")
+    print(f"{exp.id}: {steps[nxt]:g}%")
+
+
+@app.command("abort")
+def abort(name: str, reason: Annotated[str | None, typer.Option("--reason")] = None) -> None:
+    """Send all traffic back to production at once."""
+    reg, exp = _canary(name)
+    reg.update_experiment(name, exp.id, split=0.0, status="rolled_back", reason=reason or "manual abort")
+    print(f"{exp.id} aborted: 0%")

@@ -1,0 +1,77 @@
+"""Pure renderers for the A/B report: markdown, table rows, and a PNG chart of effects with CIs."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from tasks.ab.analysis import Analysis
+
+
+def _f(x: float | None, pct: bool = False) -> str:
+    if x is None:
+        return "—"
+    return f"{x:+.2%}" if pct else f"{x:.4g}"
+
+
+def metric_rows(analysis: Analysis) -> list[dict[str, Any]]:
+    """One row per metric for a table artifact."""
+    return [{"metric": m.metric, "unit": m.unit, "control_n": m.control["n"], "control_mean": m.control["mean"],
+             "treatment_n": m.treatment["n"], "treatment_mean": m.treatment["mean"], "abs_diff": m.abs_diff,
+             "rel_diff": m.rel_diff, "p_value": m.p_value, "p_value_adjusted": m.p_value_adjusted,
+             "significant": m.significant, "test": m.test} for m in analysis.metrics]
+
+
+def render_ab_markdown(title: str, analysis: Analysis) -> str:
+    """The A/B report as markdown."""
+    srm = analysis.srm
+    lines = [f"# A/B analysis: {title}", "", f"**Decision: {analysis.decision.upper()}** ({analysis.mode} mode)", "",
+             f"Users: control {analysis.users.get('control')}, treatment {analysis.users.get('treatment')}; "
+             f"SRM chi-square p = {srm['p_value']:.3g} ({'ok' if srm['ok'] else 'MISMATCH'}) against planned "
+             f"treatment share {srm['planned']['treatment']:.3f}.", "", "## Reasons",
+             *[f"- {r}" for r in analysis.reasons], "", "## Metrics", "",
+             "| metric | unit | control n / mean | treatment n / mean | abs diff (95% CI) | lift (95% CI) | p | p (Holm) | test |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for m in analysis.metrics:
+        ci = "" if not m.abs_ci else f" [{m.abs_ci[0]:.4g}, {m.abs_ci[1]:.4g}]"
+        rel_ci = "" if not m.rel_ci or m.rel_ci[0] is None else f" [{m.rel_ci[0]:+.2%}, {m.rel_ci[1]:+.2%}]"
+        lines.append(f"| {m.metric} | {m.unit} | {m.control['n']} / {_f(m.control['mean'])} | {m.treatment['n']} / "
+                     f"{_f(m.treatment['mean'])} | {_f(m.abs_diff)}{ci} | {_f(m.rel_diff, True)}{rel_ci} | "
+                     f"{_f(m.p_value)} | {_f(m.p_value_adjusted)} | {m.test} |")
+    lat = next((m for m in analysis.metrics if m.metric == "latency_ms" and m.robust), None)
+    if lat and lat.robust:
+        r = lat.robust
+        lines += ["", f"Latency (heavy-tailed): median {r['control_median']:.1f} → {r['treatment_median']:.1f} ms, "
+                  f"p95 {r['control_p95']:.1f} → {r['treatment_p95']:.1f} ms; {r['test']} p = {r['p_value']:.3g}."]
+    power = analysis.power
+    if power.get("users_per_arm_needed"):
+        lines += ["", f"Power: minimum detectable effect now {_f(power.get('mde_rel'), True)} on {power['metric']}; "
+                  f"{power['users_per_arm_needed']} users per arm detect {power['min_effect']:.1%} "
+                  f"({power.get('more_users_needed', 0)} more users needed)."]
+    return "\n".join(lines) + "\n"
+
+
+def render_effects_png(analysis: Analysis) -> bytes:
+    """A PNG chart: each metric's relative effect with its 95% CI (green better, red worse)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [m for m in analysis.metrics if m.rel_diff is not None and m.rel_ci and m.rel_ci[0] is not None]
+    fig, ax = plt.subplots(figsize=(7, 0.6 * max(len(rows), 1) + 1.2))
+    for i, m in enumerate(rows):
+        better = (m.rel_diff or 0) > 0 if m.direction == "higher" else (m.rel_diff or 0) < 0
+        color = "grey" if not m.significant else ("tab:green" if better else "tab:red")
+        lo, hi = m.rel_ci[0], m.rel_ci[1]  # type: ignore[index]
+        ax.errorbar([m.rel_diff * 100], [i], xerr=[[(m.rel_diff - lo) * 100], [(hi - m.rel_diff) * 100]],  # type: ignore[operator]
+                    fmt="o", color=color, capsize=4)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(range(len(rows)), [f"{m.metric} ({m.direction} is better)" for m in rows])
+    ax.set_xlabel("relative effect, treatment vs control (%), 95% CI")
+    ax.set_title(f"decision: {analysis.decision}")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()

@@ -1,0 +1,166 @@
+"""Plain statistics shared by the A/B analysis (and available to evaluation): pure numpy/scipy.
+
+Ratio metrics use the delta method with the user as the unit: for per-user sums ``y_i`` (e.g. total
+latency) and counts ``x_i`` (requests), the arm's mean is ``R = sum(y) / sum(x)`` and
+
+    Var(R) ~= sum((y_i - R * x_i)^2) / ((n - 1) * n * mean(x)^2)
+
+which is exactly Welch's variance of a mean when every user contributes one request.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+Z975 = float(stats.norm.ppf(0.975))
+Z80 = float(stats.norm.ppf(0.80))
+
+
+@dataclass(frozen=True)
+class ArmStat:
+    """A ratio-of-sums estimate for one arm: mean, its variance, the number of users."""
+
+    mean: float
+    var: float
+    n: int
+
+    @property
+    def se(self) -> float:
+        return math.sqrt(max(self.var, 0.0))
+
+
+def ratio_stat(y: np.ndarray, x: np.ndarray) -> ArmStat:
+    """Delta-method mean and variance of sum(y)/sum(x) over users (rows)."""
+    n = int(len(x))
+    if n == 0 or float(x.sum()) == 0:
+        return ArmStat(float("nan"), float("nan"), n)
+    r = float(y.sum() / x.sum())
+    if n < 2:
+        return ArmStat(r, float("nan"), n)
+    resid = y - r * x
+    var = float((resid * resid).sum() / ((n - 1) * n * float(x.mean()) ** 2))
+    return ArmStat(r, var, n)
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """A two-arm comparison (treatment minus control)."""
+
+    diff: float
+    ci: tuple[float, float]
+    p_value: float
+    rel: float
+    rel_ci: tuple[float, float]
+    test: str
+    se: float
+
+
+def _rel(control: ArmStat, treatment: ArmStat) -> tuple[float, tuple[float, float]]:
+    """Relative lift treatment/control - 1 with a delta-method 95% CI (independent arms)."""
+    mc, mt = control.mean, treatment.mean
+    if mc == 0 or not math.isfinite(mc):
+        return float("nan"), (float("nan"), float("nan"))
+    rel = mt / mc - 1
+    var = treatment.var / mc**2 + mt**2 * control.var / mc**4
+    half = Z975 * math.sqrt(max(var, 0.0))
+    return rel, (rel - half, rel + half)
+
+
+def welch(control: ArmStat, treatment: ArmStat) -> TestResult:
+    """Welch's t-test on two independent estimates (Welch–Satterthwaite degrees of freedom)."""
+    diff = treatment.mean - control.mean
+    v = control.var + treatment.var
+    se = math.sqrt(v) if v > 0 else 0.0
+    if se == 0:
+        p = 1.0 if diff == 0 else 0.0
+        ci = (diff, diff)
+    else:
+        dof = v**2 / (control.var**2 / max(control.n - 1, 1) + treatment.var**2 / max(treatment.n - 1, 1))
+        t = diff / se
+        p = float(2 * stats.t.sf(abs(t), dof))
+        q = float(stats.t.ppf(0.975, dof))
+        ci = (diff - q * se, diff + q * se)
+    rel, rel_ci = _rel(control, treatment)
+    return TestResult(diff, ci, p, rel, rel_ci, "welch-t", se)
+
+
+def z_test(control: ArmStat, treatment: ArmStat) -> TestResult:
+    """Two-sample z-test on independent estimates (unpooled; delta-method variances)."""
+    diff = treatment.mean - control.mean
+    se = math.sqrt(max(control.var + treatment.var, 0.0))
+    p = (1.0 if diff == 0 else 0.0) if se == 0 else float(2 * stats.norm.sf(abs(diff / se)))
+    rel, rel_ci = _rel(control, treatment)
+    return TestResult(diff, (diff - Z975 * se, diff + Z975 * se), p, rel, rel_ci, "z-test", se)
+
+
+def two_proportion_z(x1: int, n1: int, x2: int, n2: int) -> float:
+    """Pooled two-proportion z-test p-value (as statsmodels' proportions_ztest)."""
+    p = (x1 + x2) / (n1 + n2)
+    se = math.sqrt(p * (1 - p) * (1 / n1 + 1 / n2))
+    if se == 0:
+        return 1.0
+    return float(2 * stats.norm.sf(abs((x2 / n2 - x1 / n1) / se)))
+
+
+def fisher_exact(x1: int, n1: int, x2: int, n2: int) -> float:
+    """Fisher's exact test p-value for rare events or small counts."""
+    return float(stats.fisher_exact([[x1, n1 - x1], [x2, n2 - x2]]).pvalue)
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm–Bonferroni adjusted p-values (step-down, monotone, capped at 1)."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def srm_p_value(observed: tuple[int, int], planned_treatment_share: float) -> float:
+    """Chi-square goodness-of-fit of users per arm (control, treatment) against the planned split."""
+    total = sum(observed)
+    if total == 0:
+        return 1.0
+    expected = [total * (1 - planned_treatment_share), total * planned_treatment_share]
+    return float(stats.chisquare(list(observed), f_exp=expected).pvalue)
+
+
+def mann_whitney(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided Mann–Whitney U p-value."""
+    if len(a) == 0 or len(b) == 0:
+        return 1.0
+    return float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+
+
+def msprt_p_value(diff: float, se: float, tau: float) -> float:
+    """Always-valid p-value of the mixture SPRT (normal mixture with scale ``tau``) at one look.
+
+    Over repeated looks the always-valid p-value is the running minimum of these values.
+    """
+    v = se * se
+    if v <= 0 or tau <= 0:
+        return 1.0
+    t2 = tau * tau
+    log_lr = 0.5 * math.log(v / (v + t2)) + diff * diff * t2 / (2 * v * (v + t2))
+    return float(min(1.0, math.exp(-log_lr)))
+
+
+def mde(se_diff: float, alpha: float = 0.05, power: float = 0.8) -> float:
+    """The minimum detectable absolute effect at the current standard error."""
+    return (float(stats.norm.ppf(1 - alpha / 2)) + float(stats.norm.ppf(power))) * se_diff
+
+
+def users_needed(per_user_var_c: float, per_user_var_t: float, effect: float, alpha: float = 0.05,
+                 power: float = 0.8) -> int | None:
+    """Users per arm to detect an absolute ``effect`` (two-sided), from per-user variances."""
+    if effect == 0 or not math.isfinite(per_user_var_c + per_user_var_t):
+        return None
+    z = float(stats.norm.ppf(1 - alpha / 2)) + float(stats.norm.ppf(power))
+    return int(math.ceil(z * z * (per_user_var_c + per_user_var_t) / (effect * effect)))
