@@ -42,6 +42,7 @@ class FakeProvider:
         self.script: deque[tuple[int, dict, dict[str, str], float]] = deque()
         self.requests: list[dict[str, Any]] = []
         self.header = request_id_header
+        self.get_routes: dict[str, dict] = {}
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -50,6 +51,18 @@ class FakeProvider:
 
             def log_message(self, *args: Any) -> None:
                 pass
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server API
+                path = self.path.split("?", 1)[0]
+                outer.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
+                                       "body": None})
+                payload = outer.get_routes.get(path)
+                data = json.dumps(payload if payload is not None else {"error": {"message": "not found"}}).encode()
+                self.send_response(200 if payload is not None else 404)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def do_POST(self) -> None:  # noqa: N802 - http.server API
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")

@@ -1,0 +1,28 @@
+"""The deprecation-scan flow: plans in the registry, events emitted to Prefect, a report artifact."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from registry.seed import import_seed
+from registry.service import open_registry
+
+ROOT = Path(__file__).resolve().parents[2]
+FIX = ROOT / "examples" / "deprecations"
+
+
+def test_flow_scans_and_is_idempotent(tmp_path: Path, prefect_harness: None) -> None:
+    from flows.deprecation_scan import DeprecationScanParams, deprecation_scan
+
+    uri = str(tmp_path / "reg")
+    import_seed(open_registry(uri), ROOT / "examples" / "model-registry.yaml")
+    params = DeprecationScanParams(sources=[f"anthropic={FIX / 'anthropic.md'}", f"openai={FIX / 'openai.md'}"],
+                                   today=date(2026, 11, 23), registry=uri)
+    first = deprecation_scan(params)
+    events = [e["event"] for e in first["events"]]
+    assert events.count("modelctl.deprecation.critical") == 2  # primary (production) and candidate (staging)
+    plans = open_registry(uri).get_model("summarization-primary").deprecation_plans
+    assert plans[0].severity == "critical" and plans[0].hard_deadline == date(2026, 11, 30)
+    second = deprecation_scan(params)
+    assert second["events"] == [] and second["changes"] == []

@@ -1,0 +1,158 @@
+"""Matching, plans, idempotency, change detection, failing sources, SDK model lists and Bedrock."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import date, datetime
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from modelctl.cli import main
+from registry.service import open_registry
+from tasks.deprecations import sources
+from tasks.deprecations.matching import VersionIndex, VersionRef, nested_loop
+from tasks.deprecations.scan import run_scan
+from tests.registry.conftest import snapshot_bytes
+from tests.tasks.providers.fakes import FakeProvider
+
+ROOT = Path(__file__).resolve().parents[3]
+FIX = ROOT / "examples" / "deprecations"
+SOURCES = [("openai", str(FIX / "openai.md")), ("anthropic", str(FIX / "anthropic.md")),
+           ("litellm", str(FIX / "litellm.json")), ("feed", str(FIX / "feed.yaml"))]
+TODAY = date(2026, 11, 23)
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> str:
+    uri = str(tmp_path / "reg")
+    reg = open_registry(uri, actor="test")
+    from registry.seed import import_seed
+
+    import_seed(reg, ROOT / "examples" / "model-registry.yaml")
+    reg.register("assistant", {"provider": "bedrock", "model_id": "us.anthropic.claude-3-5-sonnet-20240620-v1:0"})
+    reg.register("drafts", {"provider": "anthropic", "model_id": "claude-sonnet-4-5"})  # a family alias
+    reg.register("embedding-production", {"provider": "openai", "model_id": "text-embedding-3-large",
+                                          "pricing": {"input_per_1m": 0.13}, "dimension": 3072})
+    return uri
+
+
+def test_index_equals_nested_loop() -> None:
+    rng = random.Random(5)
+    ids = ["claude-sonnet-4-5-20250929", "claude-sonnet-4-5", "claude-sonnet-4-5-*", "claude-sonnet-*", "gpt-4o",
+           "gpt-4o-2024-08-06", "us.anthropic.claude-3-5-sonnet-20240620-v1:0", "text-embedding-3-small",
+           "claude-3-5-sonnet-latest"]
+    refs = [VersionRef(f"m{i}", 1, "production", "anthropic", rng.choice(ids), rng.choice([None, "gpt-4o-mini"]))
+            for i in range(300)]
+    notices = ["claude-sonnet-4-5-20250929", "gpt-4o-2024-08-06", "anthropic.claude-3-5-sonnet-20240620-v1:0",
+               "gpt-4o-mini-2024-07-18", "claude-3-5-sonnet-20241022", "text-embedding-3-small", "nothing-1"]
+    expected = nested_loop(notices, refs)
+    index = VersionIndex(refs)
+    for n in notices:
+        assert sorted(index.lookup(n), key=id) == sorted(expected[n], key=id), n
+    assert expected["claude-sonnet-4-5-20250929"] and expected["anthropic.claude-3-5-sonnet-20240620-v1:0"]
+
+
+def test_scan_creates_plans_and_is_idempotent(registry: str) -> None:
+    reg = open_registry(registry)
+    result = run_scan(reg, SOURCES, TODAY)
+    hit = {(a["model"], a["version"], a["environment"]): a for a in result.affected}
+    assert hit[("summarization-primary", 1, "production")]["severity"] == "critical"  # shutdown in 7 days
+    assert hit[("classification-v2", 1, "production")]["model_id"].startswith("ft:gpt-4o-mini")  # fine-tune base
+    assert ("assistant", 1, "candidate") in hit  # bedrock regional prefix, via litellm
+    assert ("drafts", 1, "candidate") in hit  # a family alias
+    plan = next(p for p in reg.get_model("summarization-primary").deprecation_plans)
+    assert (plan.hard_deadline, plan.soft_deadline, plan.replacement) == \
+        (date(2026, 11, 30), date(2026, 10, 31), "claude-sonnet-5-20260915")
+    emb = reg.get_model("embedding-production").deprecation_plans[0]
+    assert emb.date_kind == "floor" and emb.hard_deadline is None and "data migration" in (emb.estimated_effort or "")
+    assert emb.cost_impact and "replacement costs $0.13" in emb.cost_impact  # the replacement is registered
+    kinds = [e["event"] for e in result.events]
+    assert "modelctl.deprecation.detected" in kinds and "modelctl.deprecation.critical" in kinds
+    before = snapshot_bytes(registry)
+    again = run_scan(reg, SOURCES, TODAY)
+    assert again.events == [] and again.changes == []
+    after = snapshot_bytes(registry)
+    assert {k: v for k, v in after.items() if "aux" not in k} == {k: v for k, v in before.items() if "aux" not in k}
+
+
+def test_notices_that_change_are_diffed(registry: str, tmp_path: Path) -> None:
+    reg = open_registry(registry)
+    run_scan(reg, SOURCES, TODAY)
+    slipped = tmp_path / "anthropic.md"
+    slipped.write_text((FIX / "anthropic.md").read_text().replace("November 30, 2026", "January 15, 2027"))
+    result = run_scan(reg, [("anthropic", str(slipped)), *SOURCES[2:3]], TODAY)
+    change = next(c for c in result.changes if c["notice"] == "anthropic:claude-sonnet-4-5-20250929")
+    assert (change["field"], change["before"], change["after"]) == ("shutdown_date", "2026-11-30", "2027-01-15")
+    assert [e["event"] for e in result.events if e["model"] == "summarization-primary"] == ["modelctl.deprecation.changed"]
+    plan = reg.get_model("summarization-primary").deprecation_plans[0]
+    assert plan.hard_deadline == date(2027, 1, 15) and plan.severity == "info"  # soft deadline 2026-12-16: not yet
+    assert not any(c["change"] == "withdrawn" for c in result.changes)  # openai was not read: nothing withdrawn
+
+
+def test_a_failing_source_next_to_working_ones(registry: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = tmp_path / "moved.md"
+    broken.write_text("# This page has moved\n")
+    reg = open_registry(registry)
+    run_scan(reg, SOURCES, TODAY)
+    result = run_scan(reg, [("openai", str(broken)), *SOURCES[1:]], TODAY)
+    assert [f["source"] for f in result.failed_sources] == [f"openai={broken}"]
+    assert not any(c["change"] == "withdrawn" for c in result.changes)  # a failed page withdraws nothing
+    assert result.affected  # the working sources still count
+    with pytest.raises(SystemExit) as exc:
+        main(["--registry", registry, "deprecations", "scan", "--source", f"openai={broken}",
+              "--source", f"feed={FIX / 'feed.yaml'}", "--today", "2026-11-23", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert exc.value.code == 4 and out["failed_sources"] and set(out) >= {"notices", "affected", "failed_sources",
+                                                                          "changes"}
+    assert set(out["notices"][0]) >= {"provider", "model_id", "shutdown_date", "date_kind", "replacement",
+                                      "announced", "source"}
+
+
+def test_sdk_model_lists_against_local_servers(monkeypatch: pytest.MonkeyPatch) -> None:
+    server = FakeProvider({})
+    server.get_routes["/v1/models"] = {"object": "list", "data": [
+        {"id": "gpt-4o-2024-08-06", "object": "model", "created": 1, "owned_by": "system"},
+        {"id": "gpt-4o-mini-2024-07-18", "object": "model", "created": 1, "owned_by": "system",
+         "shutdown_date": "2027-03-31"}]}
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url + "/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    got = {n.model_id: n for n in sources.openai_models("api", {"openai:gpt-4o-2024-08-06", "openai:gpt-4-0613"})}
+    assert got["gpt-4o-mini-2024-07-18"].shutdown_date == date(2027, 3, 31)
+    assert got["gpt-4-0613"].removed and "gpt-4o-2024-08-06" not in got
+    server.get_routes["/v1/models"] = {"data": [
+        {"type": "model", "id": "claude-sonnet-4-5-20250929", "display_name": "Claude Sonnet 4.5",
+         "created_at": "2025-09-29T00:00:00Z", "lifecycle": "deprecated", "retires_at": "2026-11-30T00:00:00Z"}],
+        "has_more": False, "first_id": "claude-sonnet-4-5-20250929", "last_id": "claude-sonnet-4-5-20250929"}
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    got = {n.model_id: n for n in sources.anthropic_models("api", {"anthropic:claude-3-opus-20240229"})}
+    assert got["claude-sonnet-4-5-20250929"].shutdown_date == date(2026, 11, 30)
+    assert got["claude-3-opus-20240229"].removed
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    with pytest.raises(sources.SourceSkipped):
+        sources.anthropic_models("api", set())
+    server.close()
+
+
+def test_bedrock_lifecycle_through_stubber() -> None:
+    client = boto3.client("bedrock", region_name="us-east-1")
+    summaries = [
+        {"modelArn": "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-5-sonnet-20240620-v1:0",
+         "modelId": "anthropic.claude-3-5-sonnet-20240620-v1:0", "providerName": "Anthropic",
+         "modelLifecycle": {"status": "LEGACY", "legacyTime": datetime(2026, 1, 1), "endOfLifeTime": datetime(2026, 6, 1)}},
+        {"modelArn": "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-embed-text-v2:0",
+         "modelId": "amazon.titan-embed-text-v2:0", "providerName": "Amazon", "modelLifecycle": {"status": "ACTIVE"}},
+    ]
+    with Stubber(client) as stub:
+        stub.add_response("list_foundation_models", {"modelSummaries": summaries}, {})
+        got = {n.model_id: n for n in sources.bedrock_models(
+            "us-east-1", {"bedrock:us.anthropic.claude-3-5-sonnet-20240620-v1:0", "bedrock:meta.llama2-13b-chat-v1"},
+            client_factory=lambda region: client)}
+    legacy = got["anthropic.claude-3-5-sonnet-20240620-v1:0"]
+    assert legacy.shutdown_date == date(2026, 6, 1) and legacy.announced == date(2026, 1, 1)
+    assert got["meta.llama2-13b-chat-v1"].removed
+    assert "amazon.titan-embed-text-v2:0" not in got
