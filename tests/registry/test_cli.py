@@ -170,3 +170,20 @@ def test_console_script_runs_in_a_subprocess(uri: str) -> None:
     exe = Path(sys.executable).with_name("modelctl")
     proc = subprocess.run([str(exe), "--registry", uri, "show", "nope"], capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "unknown model" in proc.stderr
+
+
+def test_copy_between_file_and_s3_keeps_every_byte(uri: str, s3_bucket: str, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from registry.service import open_registry
+
+    open_registry(uri).write_aux("deprecation-scan.json", b'{"notices": {}}')
+    s3 = f"s3://{s3_bucket}/copied/"
+    assert run(capsys, "copy", "--from", uri, "--to", s3)[0] == 0
+    back = str(tmp_path / "back")
+    assert run(capsys, "copy", "--from", s3, "--to", back)[0] == 0
+    original, returned = open_registry(uri).store, open_registry(back).store
+    assert original.names() == returned.names()
+    for name in original.names():
+        assert original.read_raw(name) == returned.read_raw(name)
+    assert returned.read_aux("deprecation-scan.json") == b'{"notices": {}}'
+    assert run(capsys, "--registry", s3, "resolve", "summarization-primary", "--json")[0] == 0

@@ -135,3 +135,14 @@ def test_users_in_both_arms_make_the_result_invalid(tmp_path: Path) -> None:
     write(frame, str(tmp_path / "mixed.parquet"))
     result = analyze(load_arms(str(tmp_path / "mixed.parquet")), planned_split=0.5)
     assert result.decision == "invalid" and any("both arms" in r for r in result.reasons)
+
+
+def test_sequential_mode_labels_its_p_values_and_keeps_the_running_minimum(tmp_path: Path) -> None:
+    arms = load_arms(table(tmp_path, "seq.parquet", users=6000, split=0.5, lift=0.05, seed=31))
+    first = analyze(arms, planned_split=0.5, sequential=True)
+    m = first.metric("quality_score")
+    assert first.mode == "sequential" and m.test.startswith("mSPRT always-valid") and m.mode == "sequential"
+    fixed = analyze(arms, planned_split=0.5).metric("quality_score")
+    assert m.p_value >= fixed.p_value  # always-valid p-values are more conservative
+    later = analyze(arms, planned_split=0.5, sequential=True, prior_sequential={"quality_score": 1e-30})
+    assert later.metric("quality_score").p_value == 1e-30  # the running minimum over looks
