@@ -10,7 +10,6 @@ instruction in the system prompt.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from typing import Any
 
@@ -22,25 +21,18 @@ from tasks.providers.base import (
     cost_of,
     retry_policy,
     sdk_failure,
+    shared_client,
     split_system,
     with_retries,
 )
 
 DEFAULT_MAX_TOKENS = 1024
-_client: Any = None
-_lock = threading.Lock()
-
-
 def client() -> Any:
-    """One SDK client per process."""
-    global _client
-    with _lock:
-        if _client is None:
-            import anthropic
+    """The process's Anthropic client (SDK retries off)."""
+    import anthropic
 
-            _client = anthropic.Anthropic(max_retries=0,
-                                          timeout=retry_policy().provider_timeout_seconds)
-        return _client
+    return shared_client("anthropic", lambda: anthropic.Anthropic(max_retries=0,
+                                                                  timeout=retry_policy().provider_timeout_seconds))
 
 
 def _classify(exc: BaseException) -> Failure | None:

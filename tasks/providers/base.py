@@ -167,13 +167,22 @@ class RateLimiter:
             waited += delay
 
 
+_clients: dict[str, Any] = {}
+_clients_lock = threading.Lock()
+
+
+def shared_client(provider: str, factory: Callable[[], Any]) -> Any:
+    """One SDK client per provider and process (thread-safe, connection-pooled), made on first use."""
+    with _clients_lock:
+        if provider not in _clients:
+            _clients[provider] = factory()
+        return _clients[provider]
+
+
 def reset_clients() -> None:
     """Forget the per-process SDK clients and limiters (after changing settings, and in tests)."""
-    import importlib
-
-    for name in ("openai_provider", "anthropic_provider", "bedrock_provider"):
-        module: Any = importlib.import_module(f"tasks.providers.{name}")
-        module._client = None
+    with _clients_lock:
+        _clients.clear()
     with _limiters_lock:
         _limiters.clear()
     _policy.clear()

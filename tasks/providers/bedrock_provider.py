@@ -8,7 +8,6 @@ off so ours are the only ones.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from typing import Any
 
@@ -19,28 +18,25 @@ from tasks.providers.base import (
     Failure,
     cost_of,
     retry_policy,
+    shared_client,
     split_system,
     with_retries,
 )
 
 TRANSIENT_CODES = {"ThrottlingException", "ServiceUnavailableException", "InternalServerException",
                    "ModelNotReadyException", "ModelTimeoutException", "TooManyRequestsException"}
-_client: Any = None
-_lock = threading.Lock()
+def _make_client() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("bedrock-runtime", config=Config(retries={"max_attempts": 1, "mode": "standard"},
+                                                         read_timeout=retry_policy().provider_timeout_seconds,
+                                                         connect_timeout=10))
 
 
 def client() -> Any:
-    """One bedrock-runtime client per process."""
-    global _client
-    with _lock:
-        if _client is None:
-            import boto3
-            from botocore.config import Config
-
-            timeout = retry_policy().provider_timeout_seconds
-            _client = boto3.client("bedrock-runtime", config=Config(retries={"max_attempts": 1, "mode": "standard"},
-                                                                    read_timeout=timeout, connect_timeout=10))
-        return _client
+    """The process's bedrock-runtime client (botocore retries off)."""
+    return shared_client("bedrock", _make_client)
 
 
 def _classify(exc: BaseException) -> Failure | None:

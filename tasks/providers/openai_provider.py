@@ -6,7 +6,6 @@ The SDK reads OPENAI_API_KEY and OPENAI_BASE_URL itself; its own retries are off
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
@@ -18,23 +17,18 @@ from tasks.providers.base import (
     cost_of,
     retry_policy,
     sdk_failure,
+    shared_client,
     split_system,
     with_retries,
 )
 
-_client: Any = None
-_lock = threading.Lock()
-
 
 def client() -> Any:
-    """One SDK client per process (thread-safe, pooled connections)."""
-    global _client
-    with _lock:
-        if _client is None:
-            import openai
+    """The process's OpenAI client (SDK retries off: ours honour Retry-After)."""
+    import openai
 
-            _client = openai.OpenAI(max_retries=0, timeout=retry_policy().provider_timeout_seconds)
-        return _client
+    return shared_client("openai", lambda: openai.OpenAI(max_retries=0,
+                                                         timeout=retry_policy().provider_timeout_seconds))
 
 
 def _classify(exc: BaseException) -> Failure | None:

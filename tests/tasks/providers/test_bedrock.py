@@ -7,7 +7,7 @@ import pytest
 from botocore.stub import Stubber
 
 from registry.entities import ModelConfig, Pricing
-from tasks.providers import PermanentProviderError, TransientProviderError, bedrock_provider, complete
+from tasks.providers import PermanentProviderError, TransientProviderError, base, complete
 
 CFG = ModelConfig(provider="bedrock", model_id="anthropic.claude-3-5-sonnet-20240620-v1:0", system_prompt="Be brief.",
                   temperature=0.2, max_tokens=100, top_p=0.9, stop=["END"], params={"top_k": 50})
@@ -23,7 +23,7 @@ EXPECTED = {"modelId": CFG.model_id, "messages": [{"role": "user", "content": [{
 @pytest.fixture
 def stubbed(monkeypatch: pytest.MonkeyPatch):
     client = boto3.client("bedrock-runtime", region_name="us-east-1")
-    monkeypatch.setattr(bedrock_provider, "_client", client)
+    monkeypatch.setitem(base._clients, "bedrock", client)
     with Stubber(client) as stub:
         yield stub
 
