@@ -38,3 +38,12 @@ def test_prefect_yaml_is_valid() -> None:
         for trigger in dep.get("triggers") or []:
             for event in trigger.get("expect", []):
                 assert EVENT.match(event), event
+
+
+def test_every_deployment_builds_for_serve() -> None:
+    from deployments.serve import build_deployments
+
+    built = {d.name: d for d in build_deployments()}
+    assert set(built) == {d["name"] for d in load()["deployments"]}
+    assert built["deprecation-scan"].schedules and built["evaluate-candidate"].triggers
+    assert "params" in built["evaluate-candidate"]._parameter_openapi_schema.properties  # a pydantic form in the UI
