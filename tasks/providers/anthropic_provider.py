@@ -21,6 +21,7 @@ from tasks.providers.base import (
     cost_of,
     retry_policy,
     sdk_failure,
+    secret_api_key,
     shared_client,
     split_system,
     with_retries,
@@ -31,8 +32,8 @@ def client() -> Any:
     """The process's Anthropic client (SDK retries off)."""
     import anthropic
 
-    return shared_client("anthropic", lambda: anthropic.Anthropic(max_retries=0,
-                                                                  timeout=retry_policy().provider_timeout_seconds))
+    return shared_client("anthropic", lambda: anthropic.Anthropic(
+        max_retries=0, api_key=secret_api_key("anthropic"), timeout=retry_policy().provider_timeout_seconds))
 
 
 def _classify(exc: BaseException) -> Failure | None:

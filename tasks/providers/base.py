@@ -167,6 +167,30 @@ class RateLimiter:
             waited += delay
 
 
+KEY_VARIABLES = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+
+
+def secret_api_key(provider: str) -> str | None:
+    """The provider's key from a Prefect Secret block ``<provider>-api-key`` when its environment variable
+    is unset and a Prefect API is reachable; None otherwise (the SDK then reads its own variable)."""
+    import os
+
+    variable = KEY_VARIABLES.get(provider)
+    if variable is None or os.environ.get(variable):
+        return None
+    from prefect.context import FlowRunContext
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value() and FlowRunContext.get() is None:
+        return None
+    try:
+        from prefect.blocks.system import Secret
+
+        return str(Secret.load(f"{provider}-api-key").get())  # type: ignore[union-attr]
+    except Exception:  # no such block: the SDK reports the missing key itself
+        return None
+
+
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
 

@@ -17,6 +17,7 @@ from tasks.providers.base import (
     cost_of,
     retry_policy,
     sdk_failure,
+    secret_api_key,
     shared_client,
     split_system,
     with_retries,
@@ -27,7 +28,7 @@ def client() -> Any:
     """The process's OpenAI client (SDK retries off: ours honour Retry-After)."""
     import openai
 
-    return shared_client("openai", lambda: openai.OpenAI(max_retries=0,
+    return shared_client("openai", lambda: openai.OpenAI(max_retries=0, api_key=secret_api_key("openai"),
                                                          timeout=retry_policy().provider_timeout_seconds))
 
 
