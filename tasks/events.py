@@ -19,23 +19,47 @@ def _api_available() -> bool:
     return bool(PREFECT_API_URL.value()) or FlowRunContext.get() is not None
 
 
-def emit(event: str, model: str, *, versions: list[int] | None = None, payload: dict[str, Any] | None = None) -> bool:
-    """Emit one event; True when it went to Prefect."""
-    if not event.startswith("modelctl.") or event.count(".") != 2:
-        raise ValueError(f"event {event!r} does not follow modelctl.<resource>.<action>")
+def emit(resource_kind: str, action: str, *, resource_id: str, related: list[dict[str, str]] | None = None,
+         payload: dict[str, Any] | None = None) -> bool:
+    """Emit ``modelctl.<resource_kind>.<action>`` about ``modelctl.<resource_kind>.<resource_id>``.
+
+    Args:
+        resource_kind: e.g. ``deprecation``, ``experiment``, ``model``.
+        action: e.g. ``detected``, ``changed``, ``critical``.
+        resource_id: the resource's id, e.g. the model name.
+        related: extra Prefect related resources (``prefect.resource.id``/``prefect.resource.role`` dicts).
+        payload: JSON-able details.
+
+    Returns:
+        True when the event went to Prefect; False offline (logged at debug level instead).
+    """
+    for part in (resource_kind, action):
+        if not part or "." in part:
+            raise ValueError(f"event part {part!r} does not fit modelctl.<resource>.<action>")
+    event = f"modelctl.{resource_kind}.{action}"
     if not _api_available():
-        log.info("event %s for %s (no Prefect API: not sent) %s", event, model, payload)
+        log.debug("event %s for %s (no Prefect API: not sent) %s", event, resource_id, payload)
         return False
     from prefect.events import emit_event
 
-    related = [{"prefect.resource.id": f"modelctl.version.{model}.{v}", "prefect.resource.role": "version"}
-               for v in versions or []]
-    emit_event(event=event, resource={"prefect.resource.id": f"modelctl.model.{model}",
-                                      "prefect.resource.name": model},
-               related=related, payload=payload or {})
+    emit_event(event=event, resource={"prefect.resource.id": f"modelctl.{resource_kind}.{resource_id}",
+                                      "prefect.resource.name": resource_id},
+               related=list(related or []), payload=payload or {})
     return True
 
 
+def model_related(model: str, versions: list[int] | None = None) -> list[dict[str, str]]:
+    """Related resources for a model and its versions."""
+    return [{"prefect.resource.id": f"modelctl.model.{model}", "prefect.resource.role": "model"},
+            *({"prefect.resource.id": f"modelctl.version.{model}.{v}", "prefect.resource.role": "version"}
+              for v in versions or [])]
+
+
 def emit_all(events: list[dict[str, Any]]) -> int:
-    """Emit a scan's events; returns how many were sent."""
-    return sum(emit(e["event"], e["model"], versions=e.get("versions"), payload=e.get("payload")) for e in events)
+    """Emit a scan's events (dicts with ``event``, ``model``, ``versions``, ``payload``); returns how many were sent."""
+    sent = 0
+    for e in events:
+        _, kind, action = e["event"].split(".")
+        sent += emit(kind, action, resource_id=e["model"], related=model_related(e["model"], e.get("versions")),
+                     payload=e.get("payload"))
+    return sent

@@ -35,7 +35,8 @@ def scan(
         print(f"{len(result.notices)} notices; {len(result.affected)} affected version placements; "
               f"{len(result.changes)} changes; {len(result.events)} events")
         for a in result.affected:
-            print(f"  [{a['severity']:<8}] {a['model']}@{a['version']} ({a['environment']}) {a['model_id']}: "
+            print(f"  [{a['severity']:<8}] {a['model']}@{a['version']} ({a['environment']}) {a['model_id']} "
+                  f"[notice {a['notice_model_id']}]: "
                   f"shutdown {a['shutdown_date'] or a['date_kind']} -> {a['replacement'] or '?'}")
         for f in result.failed_sources:
             print(f"  FAILED  {f['source']}: {f['error']}")

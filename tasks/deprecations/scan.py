@@ -132,7 +132,8 @@ def run_scan(registry: Registry, sources: list[tuple[str, str]], today: date | N
             plan = build_plan(record, notice, model_refs, today, lead)
             for ref in model_refs:
                 affected.append({"model": model, "version": ref.version, "environment": ref.environment,
-                                 "model_id": ref.model_id, "shutdown_date": notice.to_dict()["shutdown_date"],
+                                 "model_id": ref.model_id, "notice_model_id": notice.model_id,
+                                 "shutdown_date": notice.to_dict()["shutdown_date"],
                                  "date_kind": notice.date_kind, "replacement": notice.replacement,
                                  "severity": plan.severity, "source": notice.source})
             old = next((p for p in record.deprecation_plans if p.model_id == plan.model_id), None)
