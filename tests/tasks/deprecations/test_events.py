@@ -10,9 +10,12 @@ def test_emit_rejects_names_outside_the_grammar() -> None:
         emit("deprecation.x", "detected", resource_id="m")
 
 
-def test_emit_offline_is_a_logged_no_op(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PREFECT_API_URL", "")
-    assert emit("deprecation", "detected", resource_id="m", related=model_related("m", [1])) is False
+def test_emit_offline_is_a_logged_no_op() -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    # Prefect's in-process settings, not the environment: a session test server may already be running.
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        assert emit("deprecation", "detected", resource_id="m", related=model_related("m", [1])) is False
 
 
 def test_model_related_names_model_and_versions() -> None:
