@@ -1,7 +1,8 @@
-"""A/B analysis: load -> analyse -> report -> record (-> apply: ship, rollback, canary advance/abort).
+"""A/B analysis: load -> analyse (a decision) -> report -> apply (one atomic registry write).
 
 Without an experiment id it analyses every running experiment and canary (the scheduled run that
-advances canaries step by step).
+advances canaries step by step), each in its own task: one failure is reported and does not stop the
+others; the run then ends Failed, naming them.
 """
 
 from __future__ import annotations
@@ -9,13 +10,14 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field
 
+from registry.errors import RegistryError
 from registry.service import open_registry
-from tasks.ab import Analysis, record_and_apply, run_analysis
+from tasks.ab import Analysis, apply_decision, run_analysis
 from tasks.ab.report import metric_rows, render_ab_markdown, render_effects_png
 
 
@@ -23,14 +25,24 @@ class AbAnalysisParams(BaseModel):
     """What to analyse (rendered as a form in the Prefect UI)."""
 
     experiment_id: str | None = Field(default=None, description="Empty: every running experiment and canary")
-    logs: str | None = Field(default=None, description="Request log URI or a CSV/Parquet/JSONL table")
-    planned_split: float | None = None
-    primary: str | None = None
-    guardrails: dict[str, float] | None = None
-    min_effect: float | None = None
-    sequential: bool = True
-    apply: bool = False
-    registry: str | None = None
+    logs: str | None = Field(default=None, description="Request log URI or a CSV/Parquet/JSONL table (path or s3://)")
+    planned_split: float | None = Field(default=None, description="Treatment share, for a table with no registry "
+                                                                   "experiment")
+    primary: str | None = Field(default=None, description="Primary metric (default: the experiment's)")
+    guardrails: dict[str, float] | None = Field(default=None, description="METRIC: allowed relative regression")
+    min_effect: float | None = Field(default=None, description="Minimum practical relative effect to ship")
+    estimators: dict[str, str] | None = Field(default=None, description="METRIC: mean | log | capped")
+    cuped: bool = Field(default=True, description="Adjust with each user's pre-experiment values (CUPED)")
+    sequential: bool = Field(default=True, description="Always-valid p-values (safe to look every hour)")
+    apply: bool = Field(default=False, description="Act on the decision: ship, roll back, advance or abort "
+                                                   "(the hourly schedule turns this on)")
+    registry: str | None = Field(default=None, description="Registry URI (default: MODELCTL_REGISTRY)")
+
+
+class ExperimentFailed(RegistryError):
+    """One or more experiments could not be analysed or applied."""
+
+    exit_code = 5
 
 
 @task(cache_policy=NO_CACHE)
@@ -38,38 +50,50 @@ def running_experiments(registry: str | None) -> list[str]:
     return [e.id for r in open_registry(registry).list_models() for e in r.experiments if e.status == "running"]
 
 
-@task(cache_policy=NO_CACHE)
-def analyse(params: AbAnalysisParams, experiment_id: str) -> Analysis:
-    return run_analysis(open_registry(params.registry), experiment_id, logs=params.logs,
-                        planned_split=params.planned_split, primary=params.primary, guardrails=params.guardrails,
-                        min_effect=params.min_effect, sequential=params.sequential)
+def _key(experiment_id: str) -> str:
+    return "ab-" + "".join(c if c.isalnum() else "-" for c in experiment_id.lower())
 
 
-@task(cache_policy=NO_CACHE)
 def publish(experiment_id: str, analysis: Analysis) -> None:
-    key = "ab-" + "".join(c if c.isalnum() else "-" for c in experiment_id.lower())
     chart = base64.b64encode(render_effects_png(analysis)).decode()
     markdown = render_ab_markdown(experiment_id, analysis) + f"\n![effects](data:image/png;base64,{chart})\n"
-    create_markdown_artifact(key=f"{key}-report", markdown=markdown, description=f"A/B analysis of {experiment_id}")
-    create_table_artifact(key=f"{key}-metrics", table=metric_rows(analysis), description="Per-metric results")
+    create_markdown_artifact(key=_key(experiment_id), markdown=markdown, description=f"A/B analysis of {experiment_id}")
+    create_table_artifact(key=f"{_key(experiment_id)}-metrics", table=metric_rows(analysis),
+                          description="Per-metric results")
 
 
-@task(cache_policy=NO_CACHE)
-def record(params: AbAnalysisParams, experiment_id: str, analysis: Analysis) -> list[str]:
+@task(cache_policy=NO_CACHE, task_run_name="analyse {experiment_id}")
+def analyse_experiment(params: AbAnalysisParams, experiment_id: str) -> dict[str, Any]:
+    """Analyse, publish and apply one experiment."""
     from prefect.runtime import flow_run
 
-    return record_and_apply(open_registry(params.registry), experiment_id, analysis, apply=params.apply,
-                            flow_run_id=str(flow_run.id or ""))
+    registry = open_registry(params.registry)
+    analysis = run_analysis(registry, experiment_id, logs=params.logs, planned_split=params.planned_split,
+                            primary=params.primary, guardrails=params.guardrails, min_effect=params.min_effect,
+                            sequential=params.sequential, estimators=params.estimators, cuped=params.cuped)
+    publish(experiment_id, analysis)
+    applied = apply_decision(registry, experiment_id, analysis, apply=params.apply,
+                             flow_run_id=str(flow_run.id or ""))
+    return {**analysis.to_dict(), "action": applied.action, "actions": applied.done}
 
 
 @flow(name="ab-analysis", log_prints=True)
 def ab_analysis(params: AbAnalysisParams) -> dict[str, Any]:
-    """Analyse one experiment (or every running one) and record, and optionally apply, the decision."""
+    """Analyse one experiment (or every running one) and record, and optionally apply, each decision."""
     ids = [params.experiment_id] if params.experiment_id else running_experiments(params.registry)
+    futures = {experiment_id: analyse_experiment.submit(params, experiment_id) for experiment_id in ids}
     out: dict[str, Any] = {}
-    for experiment_id in ids:
-        analysis = analyse(params, experiment_id)
-        publish(experiment_id, analysis)
-        actions = record(params, experiment_id, analysis) if params.logs is None or params.registry else []
-        out[experiment_id] = {**analysis.to_dict(), "actions": actions}
+    failed: list[str] = []
+    for experiment_id, future in futures.items():
+        try:
+            out[experiment_id] = future.result()
+        except Exception as exc:  # reported; the other experiments are still analysed
+            out[experiment_id] = {"error": f"{type(exc).__name__}: {exc}"}
+            failed.append(f"{experiment_id}: {exc}")
+    logger = get_run_logger()
+    for experiment_id, result in out.items():
+        logger.info("%s: %s %s", experiment_id, result.get("decision", "failed"),
+                    result.get("actions") or result.get("error"))
+    if failed:
+        raise ExperimentFailed(f"{len(failed)} of {len(ids)} experiments failed: " + "; ".join(failed))
     return out

@@ -183,6 +183,7 @@ class Experiment(Frozen):
     max_days: float | None = None
     steps: list[float] | None = None
     step_index: int = 0
+    step_started_at: datetime | None = None  # the current step's window starts here (canaries)
     step_min_samples: int | None = None
     forced: bool = False
     reason: str | None = None

@@ -203,35 +203,101 @@ class Registry:
         return outcome["version"], outcome["created"]
 
     def promote(self, name: str, version: int, to: str, *, reason: str | None, force: bool = False) -> Version:
-        """Point an environment at a version, enforcing the production gates."""
+        """Point an environment at a version, enforcing the production gates.
+
+        Promoting a running experiment's treatment to production completes the experiment (shipped);
+        promoting anything else there stops it, since its control no longer serves production.
+        """
         if to not in ENVIRONMENTS:
             raise InvalidInput(f"unknown environment {to!r}; one of {', '.join(ENVIRONMENTS)}", field="to")
         reason = _require_reason(reason, "promote")
+        return self._version(self._change(name, lambda r: self._promoted(r, version, to, reason, force)), version)
 
-        def fn(record: ModelRecord) -> ModelRecord | None:
-            target = self._version(record, version)
-            old = record.environments.get(to) or EnvPointer()
-            if old.version == version:
-                return None
-            forced = False
-            if to == "production":
-                decision = policy.production_gate(record, target, self.extra_strict)
-                if not decision.ok:
-                    if decision.blocking or not force:
-                        hint = [] if decision.blocking else ["override the evaluation gate with --force --reason"]
-                        raise PolicyViolation(f"refused: {name}@{version} cannot go to production",
-                                              [*decision.reasons, *hint])
-                    forced = True
-            pointer = EnvPointer(version=version, previous=old.version if old.version is not None else old.previous,
-                                 updated_at=utcnow(), updated_by=self.actor, forced=forced, reason=reason)
-            envs = {**record.environments, to: pointer}
-            event = self._event("promote", name, version=version, reason=reason, forced=forced,
-                                before={"environment": to, "version": old.version},
-                                after={"environment": to, "version": version})
-            updated = record.model_copy(update={"environments": envs})
-            return self._with(updated, event, versions=restage(updated))
+    def _promoted(self, record: ModelRecord, version: int, to: str, reason: str, force: bool) -> ModelRecord | None:
+        """``record`` with ``to`` pointing at ``version`` (gates checked), or None when it already does."""
+        name = record.name
+        target = self._version(record, version)
+        old = record.environments.get(to) or EnvPointer()
+        if old.version == version:
+            return None
+        forced = False
+        if to == "production":
+            decision = policy.production_gate(record, target, self.extra_strict)
+            if not decision.ok:
+                if decision.blocking or not force:
+                    hint = [] if decision.blocking else ["override the evaluation gate with --force --reason"]
+                    raise PolicyViolation(f"refused: {name}@{version} cannot go to production",
+                                          [*decision.reasons, *hint])
+                forced = True
+        pointer = EnvPointer(version=version, previous=old.version if old.version is not None else old.previous,
+                             updated_at=utcnow(), updated_by=self.actor, forced=forced, reason=reason)
+        envs = {**record.environments, to: pointer}
+        event = self._event("promote", name, version=version, reason=reason, forced=forced,
+                            before={"environment": to, "version": old.version},
+                            after={"environment": to, "version": version})
+        updated = self._with(record.model_copy(update={"environments": envs}), event)
+        running = updated.running_experiment()
+        if to == "production" and running is not None:
+            status = "shipped" if running.treatment == version else "stopped"
+            why = (f"treatment promoted to production: {reason}" if status == "shipped"
+                   else f"production moved to {name}@{version}, not this experiment's control: {reason}")
+            updated = self._ended(updated, running, status, why)
+        return updated.model_copy(update={"versions": restage(updated)})
 
-        return self._version(self._change(name, fn), version)
+    def _ended(self, record: ModelRecord, exp: Experiment, status: str, reason: str, **extra: Any) -> ModelRecord:
+        """``record`` with ``exp`` ended in ``status`` (and an experiment_stop event)."""
+        new = exp.model_copy(update={"status": status, "stopped_at": utcnow(), **extra})
+        event = self._event("experiment_stop", record.name, version=exp.treatment, reason=reason,
+                            before={"experiment": exp.id, "status": exp.status},
+                            after={"experiment": exp.id, "status": status, **extra})
+        return self._with(record, event, experiments=[new if e.id == exp.id else e for e in record.experiments])
+
+    def apply_experiment_decision(self, name: str, experiment_id: str, *, analysis: AnalysisRecord, action: str,
+                                  reason: str, expected_step: int | None = None, split: float | None = None,
+                                  step_index: int | None = None) -> Experiment:
+        """Record an analysis and apply what it decided in one atomic write, re-checking every gate.
+
+        ``action`` is ``record`` (the analysis only), ``advance`` (a canary's next step), ``abort`` /
+        ``rollback`` (all traffic back to the control), or ``ship`` / ``complete`` (promote the treatment
+        to production through the normal gates and end the experiment). A refused application raises
+        ``PolicyViolation`` and writes nothing, not even the analysis.
+        """
+        if action not in ("record", "advance", "abort", "rollback", "ship", "complete"):
+            raise InvalidInput(f"unknown experiment action {action!r}", field="action")
+
+        def fn(record: ModelRecord) -> ModelRecord:
+            exp = next((e for e in record.experiments if e.id == experiment_id), None)
+            if exp is None:
+                raise VersionNotFound(f"unknown experiment {experiment_id!r} on {name}")
+            if action != "record":
+                if exp.status != "running":
+                    raise PolicyViolation(f"refused: {experiment_id} is {exp.status}; nothing applied")
+                if expected_step is not None and exp.step_index != expected_step:
+                    raise PolicyViolation(f"refused: {experiment_id} moved to step {exp.step_index + 1} since this "
+                                          f"analysis of step {expected_step + 1}; nothing applied")
+            noted = exp.model_copy(update={"analyses": [*exp.analyses, analysis]})
+            event = self._event("experiment_analysis", name, version=exp.treatment, reason=reason,
+                                after={"experiment": exp.id, "decision": analysis.decision, "action": action})
+            out = self._with(record, event, experiments=[noted if e.id == exp.id else e for e in record.experiments])
+            if action == "advance":
+                if split is None or step_index is None or not 0 < split < 1:
+                    raise InvalidInput("an advance needs the next step's split in (0, 1)", field="split")
+                moved = noted.model_copy(update={"split": split, "step_index": step_index,
+                                                 "step_started_at": utcnow()})
+                event = self._event("experiment_update", name, version=exp.treatment, reason=reason,
+                                    before={"experiment": exp.id, "split": exp.split, "step_index": exp.step_index},
+                                    after={"experiment": exp.id, "split": split, "step_index": step_index})
+                return self._with(out, event, experiments=[moved if e.id == exp.id else e for e in out.experiments])
+            if action in ("abort", "rollback"):
+                return self._ended(out, noted, "rolled_back", reason, **({"split": 0.0} if exp.kind == "canary" else {}))
+            if action in ("ship", "complete"):
+                shipped = self._ended(out, noted, "shipped", reason)
+                promoted = self._promoted(shipped, exp.treatment, "production", reason, force=False)
+                return promoted if promoted is not None else shipped
+            return out
+
+        record = self._change(name, fn)
+        return next(e for e in record.experiments if e.id == experiment_id)
 
     def rollback(self, name: str, environment: str, *, reason: str | None) -> Version:
         """Swap an environment back to its previous version (and keep the current one as target)."""
@@ -378,7 +444,7 @@ class Registry:
                 started_at=now, ends_at=now + timedelta(days=max_days) if max_days else None,
                 primary_metric=primary_metric, guardrails=guardrails or {}, min_effect=min_effect,
                 min_samples=min_samples, max_days=max_days, steps=steps, step_min_samples=step_min_samples,
-                forced=forced, reason=reason)
+                forced=forced, reason=reason, step_started_at=now)
             holder["exp"] = exp
             event = self._event("experiment_start", name, version=treatment, reason=reason, forced=forced,
                                 after={"experiment": exp.id, "kind": kind, "control": control,
@@ -426,6 +492,7 @@ class Registry:
                 out["split"] = split
             if step_index is not None:
                 out["step_index"] = step_index
+                out["step_started_at"] = utcnow()
             if status is not None:
                 out["status"] = status
                 if status != "running":

@@ -164,3 +164,123 @@ def users_needed(per_user_var_c: float, per_user_var_t: float, effect: float, al
         return None
     z = float(stats.norm.ppf(1 - alpha / 2)) + float(stats.norm.ppf(power))
     return int(math.ceil(z * z * (per_user_var_c + per_user_var_t) / (effect * effect)))
+
+
+@dataclass(frozen=True)
+class UserLevel:
+    """One arm's estimate and its per-user influence values (mean zero): ``var = sum(u^2) / ((n-1) n)``.
+
+    For a ratio of sums ``R = sum(y) / sum(x)`` the influence values are ``(y_i - R x_i) / mean(x)``
+    (the delta method); for a plain per-user mean they are the centred values.
+    """
+
+    center: float
+    u: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(len(self.u))
+
+    def stat(self) -> ArmStat:
+        n = self.n
+        if n < 2 or not math.isfinite(self.center):
+            return ArmStat(self.center, float("nan"), n)
+        return ArmStat(self.center, float((self.u * self.u).sum() / ((n - 1) * n)), n)
+
+
+def ratio_level(y: np.ndarray, x: np.ndarray) -> UserLevel:
+    """The ratio of sums with delta-method influence values."""
+    if len(x) == 0 or float(x.sum()) == 0:
+        return UserLevel(float("nan"), np.zeros(len(x)))
+    r = float(y.sum() / x.sum())
+    return UserLevel(r, (y - r * x) / float(x.mean()))
+
+
+def mean_level(v: np.ndarray) -> UserLevel:
+    """A plain mean of per-user values."""
+    if len(v) == 0:
+        return UserLevel(float("nan"), np.zeros(0))
+    center = float(v.mean())
+    return UserLevel(center, v - center)
+
+
+@dataclass(frozen=True)
+class Cuped:
+    """CUPED: both arms adjusted by one pooled coefficient on a pre-experiment covariate."""
+
+    control: ArmStat
+    treatment: ArmStat
+    theta: float
+    variance_reduction: float
+    users_with_covariate: int
+
+
+def cuped(control: UserLevel, treatment: UserLevel, cov_c: np.ndarray, cov_t: np.ndarray,
+          min_users: int = 10) -> Cuped | None:
+    """Adjust both arms by ``theta * (mean covariate of the arm - pooled mean)`` (Deng et al. 2013).
+
+    ``theta`` is the pooled within-arm regression of the influence values on the covariate; users with
+    no pre-experiment value (NaN) get the pooled mean, so they neither move the estimate nor ``theta``.
+    Returns None when too few users have a covariate or it does not vary.
+    """
+    present = np.concatenate([cov_c, cov_t])
+    observed = present[np.isfinite(present)]
+    if len(observed) < min_users or control.n < 2 or treatment.n < 2:
+        return None
+    fill = float(observed.mean())
+    cc = np.where(np.isfinite(cov_c), cov_c, fill)
+    ct = np.where(np.isfinite(cov_t), cov_t, fill)
+    dc, dt = cc - cc.mean(), ct - ct.mean()
+    sxx = float((dc * dc).sum() + (dt * dt).sum())
+    if sxx <= 0:
+        return None
+    theta = float(((control.u * dc).sum() + (treatment.u * dt).sum()) / sxx)
+    pooled = float(np.concatenate([cc, ct]).mean())
+    adj_c = UserLevel(control.center - theta * (float(cc.mean()) - pooled), control.u - theta * dc)
+    adj_t = UserLevel(treatment.center - theta * (float(ct.mean()) - pooled), treatment.u - theta * dt)
+    sc, st = adj_c.stat(), adj_t.stat()
+    before = control.stat().var + treatment.stat().var
+    reduction = 1 - (sc.var + st.var) / before if before > 0 else 0.0
+    return Cuped(sc, st, theta, float(reduction), int(len(observed)))
+
+
+def shifted_p_value(diff: float, se: float, dof: float | None, threshold: float) -> float:
+    """Two-sided-convention p-value that ``diff`` exceeds ``threshold``: 2 * P(T > (diff - threshold) / se).
+
+    Below 0.05 exactly when the 95% CI's lower bound is above ``threshold``.
+    """
+    if se <= 0:
+        return 0.0 if diff > threshold else 1.0
+    t = (diff - threshold) / se
+    sf = stats.t.sf(t, dof) if dof is not None else stats.norm.sf(t)
+    return float(min(1.0, 2 * sf))
+
+
+def welch_dof(control: ArmStat, treatment: ArmStat) -> float:
+    """Welch–Satterthwaite degrees of freedom."""
+    v = control.var + treatment.var
+    denom = control.var**2 / max(control.n - 1, 1) + treatment.var**2 / max(treatment.n - 1, 1)
+    return float(v**2 / denom) if denom > 0 else float(max(control.n + treatment.n - 2, 1))
+
+
+def msprt_half_width(se: float, tau: float, alpha: float = 0.05) -> float:
+    """Half-width of the mSPRT confidence sequence at one look: the effects whose always-valid p-value
+    is at least ``alpha`` (so the interval and the p-value always agree)."""
+    v = se * se
+    if v <= 0 or tau <= 0:
+        return float("inf")
+    t2 = tau * tau
+    bound = math.log(1 / alpha) - 0.5 * math.log(v / (v + t2))
+    return math.sqrt(max(0.0, 2 * v * (v + t2) / t2 * bound))
+
+
+def bayes_readout(effect: float, se: float) -> dict[str, float]:
+    """Gaussian posterior readout of an effect (flat prior, as gbstats): the chance it is positive and the
+    expected loss of choosing each side, ``E[max(0, -effect)]`` for treatment, ``E[max(0, effect)]`` for control."""
+    if se <= 0 or not math.isfinite(se) or not math.isfinite(effect):
+        return {"chance_to_win": 0.5, "expected_loss_treatment": 0.0, "expected_loss_control": 0.0}
+    z = effect / se
+    pdf, cdf = float(stats.norm.pdf(z)), float(stats.norm.cdf(z))
+    return {"chance_to_win": cdf,
+            "expected_loss_treatment": float(se * pdf - effect * (1 - cdf)),
+            "expected_loss_control": float(effect * cdf + se * pdf)}

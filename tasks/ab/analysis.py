@@ -1,12 +1,20 @@
 """A/B analysis with the user as the unit, and the ship / rollback / continue / invalid decision.
 
-Every metric is a ratio of sums per arm (per request, or per request with feedback) with a delta-method
-variance over users. Continuous metrics use Welch's t-test; binary ones a z-test on the same user-level
-variances, or Fisher's exact test on request counts when events are rare. Latency is also compared
-robustly (Mann–Whitney U on per-user mean latency), and that robust p-value is what a latency guardrail
-decides on. Holm's correction covers the primary metric and the guardrails. A sample-ratio mismatch
-(chi-square, p < 0.001) makes the result invalid. In sequential mode p-values are always-valid mSPRT
-p-values, so looking every day does not inflate false positives.
+Each metric has **one estimator**, which gives both its confidence interval and its p-value (so they never
+disagree) and is named in the report:
+
+- ``mean``: the ratio of sums per arm (per request, or per request with feedback) with a delta-method
+  variance over users; Welch's t for continuous metrics, a z-test for binary ones.
+- ``log`` (default for the heavy-tailed latency, cost and tokens): each user's mean on the log scale,
+  compared by Welch's t — a geometric-mean ratio, so one timeout cannot swamp the comparison.
+- ``capped``: the ratio of sums after capping each user's mean at a pooled percentile (GrowthBook's
+  percentile capping), used where a log scale cannot be (zeros).
+
+The raw mean is shown beside. CUPED adjusts every estimator with each user's pre-experiment value when
+the input has a pre-period. Guardrails are tested against their allowance in the harmful direction;
+Holm's correction covers the primary metric and the guardrails. A sample-ratio mismatch makes the
+result invalid; no traffic yet is "continue". In sequential mode p-values are always-valid mSPRT
+p-values and the intervals are the matching confidence sequences.
 """
 
 from __future__ import annotations
@@ -16,22 +24,38 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+from scipy import stats as sps
 
 from registry.errors import InvalidInput
 from tasks import stats
 from tasks.ab.data import ArmData
 
-METRICS: dict[str, tuple[str, str]] = {  # name -> (direction, kind)
-    "quality_score": ("higher", "continuous"), "thumbs_up": ("higher", "binary"),
-    "error_rate": ("lower", "binary"), "latency_ms": ("lower", "continuous"), "cost_usd": ("lower", "continuous"),
-}
 SRM_ALPHA = 0.001
+SRM_MIN_EXPECTED = 5  # users expected per arm before a sample-ratio test means anything
+LARGE_REGRESSION = 0.25  # observed harm this far beyond the allowance, unproven either way, is not a pass
 Decision = Literal["ship", "rollback", "continue", "invalid"]
+ESTIMATORS = ("mean", "log", "capped")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric's name, the better direction, its kind and its default estimator."""
+
+    name: str
+    direction: Literal["higher", "lower"]
+    kind: Literal["binary", "continuous"]
+    estimator: str = "mean"
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("quality_score", "higher", "continuous"), Metric("thumbs_up", "higher", "binary"),
+    Metric("error_rate", "lower", "binary"), Metric("latency_ms", "lower", "continuous", "log"),
+    Metric("cost_usd", "lower", "continuous", "log"), Metric("tokens", "lower", "continuous", "log"))}
 
 
 @dataclass
 class MetricResult:
-    """One metric: per-arm n (users) and mean, differences with CIs, p-values, the test and unit."""
+    """One metric: per-arm n (users) and estimate, the effect with its CI and p-value, the estimator."""
 
     metric: str
     direction: str
@@ -51,6 +75,12 @@ class MetricResult:
     robust: dict[str, Any] | None = None
     mde_abs: float | None = None
     mde_rel: float | None = None
+    estimator: str = "mean"
+    raw: dict[str, Any] | None = None
+    cuped: dict[str, Any] | None = None
+    bayes: dict[str, float] | None = None
+    notes: list[str] = field(default_factory=list)
+    scale: dict[str, float] | None = None  # the effect, its SE and dof on the estimator's own scale
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,79 +97,176 @@ class Analysis:
     power: dict[str, Any] = field(default_factory=dict)
     mode: str = "fixed"
     users: dict[str, int] = field(default_factory=dict)
+    guardrails: dict[str, dict[str, Any]] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
 
     def metric(self, name: str) -> MetricResult:
         return next(m for m in self.metrics if m.metric == name)
 
     def to_dict(self) -> dict[str, Any]:
         return {"decision": self.decision, "reasons": self.reasons, "srm": self.srm, "mode": self.mode,
-                "users": self.users, "power": self.power, "metrics": [m.to_dict() for m in self.metrics]}
+                "users": self.users, "power": self.power, "guardrails": self.guardrails, "data": self.data,
+                "metrics": [m.to_dict() for m in self.metrics]}
 
 
-def _parts(arm: ArmData, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    if metric == "quality_score":
-        keep = arm.q_n > 0
-        return arm.q_sum[keep], arm.q_n[keep]
-    if metric == "thumbs_up":
-        keep = arm.t_n > 0
-        return arm.t_sum[keep], arm.t_n[keep]
-    y = {"error_rate": arm.errors, "latency_ms": arm.latency, "cost_usd": arm.cost}[metric]
-    return y, arm.n
+def _parts(arm: ArmData, metric: str) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """Per-user sums ``y`` and counts ``x`` of a metric, and the same over the pre-period."""
+    names = {"quality_score": ("q_sum", "q_n"), "thumbs_up": ("t_sum", "t_n"), "error_rate": ("errors", "n"),
+             "latency_ms": ("latency", "n"), "cost_usd": ("cost", "n"), "tokens": ("tok_sum", "tok_n")}[metric]
+
+    def get(name: str) -> np.ndarray:
+        value = getattr(arm, name)
+        return value if value is not None else np.zeros(arm.user_count)
+
+    y, x = get(names[0]), get(names[1])
+    keep = x > 0
+    pre = None
+    if arm.pre is not None:
+        pre = (arm.pre[names[0]][keep], arm.pre[names[1]][keep])
+    return y[keep], x[keep], pre
 
 
-def _clean(x: float) -> float | None:
+def _clean(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
+@dataclass
+class _Estimate:
+    estimator: str
+    sc: stats.ArmStat
+    st: stats.ArmStat
+    raw: dict[str, Any]
+    cuped: dict[str, Any] | None
+    notes: list[str]
+
+
+def _levels(estimator: str, yc: np.ndarray, xc: np.ndarray, yt: np.ndarray, xt: np.ndarray,
+            cap_quantile: float) -> tuple[stats.UserLevel, stats.UserLevel, Any]:
+    """Per-user influence values on the estimator's scale, and the transform for the covariate."""
+    if estimator == "log":
+        return stats.mean_level(np.log(yc / xc)), stats.mean_level(np.log(yt / xt)), np.log
+    if estimator == "capped":
+        cap = float(np.quantile(np.concatenate([yc / xc, yt / xt]), cap_quantile))
+        return (stats.ratio_level(np.minimum(yc / xc, cap) * xc, xc), stats.ratio_level(np.minimum(yt / xt, cap) * xt, xt),
+                lambda v: np.minimum(v, cap))
+    return stats.ratio_level(yc, xc), stats.ratio_level(yt, xt), lambda v: v
+
+
+def _covariate(pre: tuple[np.ndarray, np.ndarray] | None, transform: Any) -> np.ndarray | None:
+    if pre is None:
+        return None
+    y0, x0 = pre
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = np.where(x0 > 0, y0 / np.where(x0 > 0, x0, 1), np.nan)
+        out = transform(np.where(np.isfinite(value) & (value > 0 if transform is np.log else True), value, np.nan))
+    return np.asarray(out, dtype=float)
+
+
+def estimate(metric: str, control: ArmData, treatment: ArmData, *, estimator: str | None = None,
+             cap_quantile: float = 0.99, use_cuped: bool = True) -> _Estimate:
+    """Both arms' estimates of a metric on its estimator's scale (CUPED-adjusted when there is a pre-period)."""
+    spec = METRICS[metric]
+    name = estimator or spec.estimator
+    yc, xc, pre_c = _parts(control, metric)
+    yt, xt, pre_t = _parts(treatment, metric)
+    notes: list[str] = []
+    if name == "log" and ((yc <= 0).any() or (yt <= 0).any()):
+        name = "capped"
+        notes.append("log scale needs positive values (some users have 0): capped mean instead")
+    raw = {"control_mean": _clean(float(yc.sum() / xc.sum())) if xc.sum() else None,
+           "treatment_mean": _clean(float(yt.sum() / xt.sum())) if xt.sum() else None}
+    if raw["control_mean"] and raw["treatment_mean"] is not None:
+        raw["rel_diff"] = raw["treatment_mean"] / raw["control_mean"] - 1
+    if len(yc) == 0 or len(yt) == 0:
+        lc, lt = stats.ratio_level(yc, xc), stats.ratio_level(yt, xt)
+        return _Estimate(name, lc.stat(), lt.stat(), raw, None, notes)
+    lc, lt, transform = _levels(name, yc, xc, yt, xt, cap_quantile)
+    sc, st = lc.stat(), lt.stat()
+    cuped_info = None
+    cov_c, cov_t = _covariate(pre_c, transform), _covariate(pre_t, transform)
+    if use_cuped and cov_c is not None and cov_t is not None:
+        adjusted = stats.cuped(lc, lt, cov_c, cov_t)
+        if adjusted is not None:
+            sc, st = adjusted.control, adjusted.treatment
+            cuped_info = {"theta": adjusted.theta, "variance_reduction": adjusted.variance_reduction,
+                          "users_with_pre_period": adjusted.users_with_covariate}
+    return _Estimate(name, sc, st, raw, cuped_info, notes)
+
+
+def _to_relative(est: _Estimate, value: float) -> float | None:
+    """An effect on the estimator's scale as a relative change of the control."""
+    if est.estimator == "log":
+        return _clean(math.expm1(value)) if value < 700 else None
+    return _clean(value / abs(est.sc.mean)) if est.sc.mean else None
+
+
 def analyze_metric(metric: str, control: ArmData, treatment: ArmData, *, sequential: bool, min_effect: float,
-                   prior_sequential_p: float | None = None) -> tuple[MetricResult, stats.ArmStat, stats.ArmStat]:
-    """One metric's comparison (treatment minus control)."""
-    direction, kind = METRICS[metric]
-    yc, xc = _parts(control, metric)
-    yt, xt = _parts(treatment, metric)
-    sc, st = stats.ratio_stat(yc, xc), stats.ratio_stat(yt, xt)
+                   prior: dict[str, Any] | None = None, estimator: str | None = None, cap_quantile: float = 0.99,
+                   use_cuped: bool = True, alpha: float = 0.05) -> tuple[MetricResult, _Estimate]:
+    """One metric's comparison (treatment minus control) with a single estimator."""
+    spec = METRICS[metric]
+    est = estimate(metric, control, treatment, estimator=estimator, cap_quantile=cap_quantile, use_cuped=use_cuped)
+    sc, st = est.sc, est.st
     unit, mode = "user", "sequential" if sequential else "fixed"
+    log = est.estimator == "log"
+    show_c = math.exp(sc.mean) if log and math.isfinite(sc.mean) else sc.mean
+    show_t = math.exp(st.mean) if log and math.isfinite(st.mean) else st.mean
+    base = MetricResult(metric, spec.direction, unit, {"n": sc.n, "mean": _clean(show_c) or 0.0},
+                        {"n": st.n, "mean": _clean(show_t) or 0.0}, None, None, None, None, None, None, False,
+                        "not enough users", mode, estimator=est.estimator, raw=est.raw, cuped=est.cuped,
+                        notes=list(est.notes))
     if sc.n < 2 or st.n < 2 or not math.isfinite(sc.var) or not math.isfinite(st.var):
-        empty = MetricResult(metric, direction, unit, {"n": sc.n, "mean": _clean(sc.mean) or 0.0},
-                             {"n": st.n, "mean": _clean(st.mean) or 0.0}, None, None, None, None, None, None, False,
-                             "not enough users", mode)
-        return empty, sc, st
-    if kind == "binary":
-        x1, n1, x2, n2 = int(yc.sum()), int(xc.sum()), int(yt.sum()), int(xt.sum())
-        if min(x1, n1 - x1, x2, n2 - x2) < 10:
-            result = stats.z_test(sc, st)
-            result = stats.TestResult(result.diff, result.ci, stats.fisher_exact(x1, n1, x2, n2), result.rel,
-                                      result.rel_ci, "fisher-exact", result.se)
-            unit = "request"
-        else:
-            result = stats.z_test(sc, st)
-            result = stats.TestResult(result.diff, result.ci, result.p_value, result.rel, result.rel_ci,
-                                      "z-test (delta method)", result.se)
+        return base, est
+    diff = st.mean - sc.mean
+    se = math.sqrt(max(sc.var + st.var, 0.0))
+    binary = spec.kind == "binary" and est.estimator == "mean"
+    dof = None if binary else stats.welch_dof(sc, st)
+    label = {"mean": "ratio of sums, delta method", "log": "per-user log mean (geometric-mean ratio)",
+             "capped": f"ratio of sums, users capped at p{cap_quantile * 100:g}"}[est.estimator]
+    test = f"{'z-test' if binary else 'welch-t'} ({label}{', CUPED' if est.cuped else ''})"
+    if se == 0:
+        p, ci = (1.0 if diff == 0 else 0.0), [diff, diff]
+    elif sequential:
+        tau = math.log1p(min_effect) if log else max(abs(min_effect * sc.mean), 1e-12)
+        p = stats.msprt_p_value(diff, se, tau)
+        half = stats.msprt_half_width(se, tau, alpha)
+        ci = [diff - half, diff + half]
+        if prior and prior.get("p") is not None:
+            p = min(p, float(prior["p"]))
+        if prior and prior.get("ci"):
+            ci = [max(ci[0], float(prior["ci"][0])), min(ci[1], float(prior["ci"][1]))]
+            if ci[0] > ci[1]:  # the running intersection is empty: the effect moved; keep the current look
+                ci = [diff - half, diff + half]
+        test = f"mSPRT always-valid ({test})"
     else:
-        result = stats.welch(sc, st)
-        result = stats.TestResult(result.diff, result.ci, result.p_value, result.rel, result.rel_ci,
-                                  "welch-t (delta method)", result.se)
-    p = result.p_value
-    test = result.test
-    if sequential:
-        tau = max(abs(min_effect * sc.mean), 1e-12)
-        p = stats.msprt_p_value(result.diff, result.se, tau)
-        if prior_sequential_p is not None:
-            p = min(p, prior_sequential_p)
-        test = f"mSPRT always-valid ({result.test})"
+        q = float(sps.t.ppf(1 - alpha / 2, dof)) if dof else float(sps.norm.ppf(1 - alpha / 2))
+        p = float(2 * (sps.t.sf(abs(diff / se), dof) if dof else sps.norm.sf(abs(diff / se))))
+        ci = [diff - q * se, diff + q * se]
+    rel = _to_relative(est, diff)
+    rel_ci = [_to_relative(est, ci[0]), _to_relative(est, ci[1])]
+    if log:
+        abs_diff, abs_ci = show_t - show_c, [show_c * math.expm1(ci[0]), show_c * math.expm1(min(ci[1], 700))]
+    else:
+        abs_diff, abs_ci = diff, list(ci)
     robust = None
     if metric == "latency_ms":
         c_mean, t_mean = control.latency / np.maximum(control.n, 1), treatment.latency / np.maximum(treatment.n, 1)
         robust = {"control_median": _q(control.latencies, 50), "treatment_median": _q(treatment.latencies, 50),
                   "control_p95": _q(control.latencies, 95), "treatment_p95": _q(treatment.latencies, 95),
-                  "p_value": stats.mann_whitney(t_mean, c_mean), "test": "mann-whitney-u on per-user mean latency",
+                  "p_value": stats.mann_whitney(t_mean, c_mean),
+                  "test": "mann-whitney-u on per-user mean latency (descriptive; not used for the decision)",
                   "unit": "user"}
-    mde_abs = stats.mde(result.se)
-    return (MetricResult(metric, direction, unit, {"n": sc.n, "mean": sc.mean}, {"n": st.n, "mean": st.mean},
-                         result.diff, [result.ci[0], result.ci[1]], _clean(result.rel),
-                         [_clean(result.rel_ci[0]), _clean(result.rel_ci[1])]  # type: ignore[list-item]
-                         if math.isfinite(result.rel) else None, p, None, False, test, mode, robust=robust,
-                         mde_abs=mde_abs, mde_rel=_clean(mde_abs / abs(sc.mean)) if sc.mean else None), sc, st)
+    sign = 1 if spec.direction == "higher" else -1
+    rel_scale = 1.0 if log else (1 / abs(sc.mean) if sc.mean else float("nan"))
+    bayes = stats.bayes_readout(sign * diff * rel_scale, se * rel_scale) if math.isfinite(rel_scale) else None
+    mde_abs = stats.mde(se)
+    result = MetricResult(
+        metric, spec.direction, unit, base.control, base.treatment, _clean(abs_diff), [float(abs_ci[0]), float(abs_ci[1])],
+        rel, rel_ci if rel_ci[0] is not None and rel_ci[1] is not None else None,  # type: ignore[arg-type]
+        p, None, False, test, mode, robust=robust, mde_abs=mde_abs,
+        mde_rel=_to_relative(est, mde_abs), estimator=est.estimator, raw=est.raw, cuped=est.cuped, bayes=bayes,
+        notes=list(est.notes), scale={"effect": diff, "se": se, "dof": dof or 0.0, "ci_low": ci[0], "ci_high": ci[1]})
+    return result, est
 
 
 def _q(values: np.ndarray, q: float) -> float | None:
@@ -150,76 +277,129 @@ def _worse(m: MetricResult) -> bool:
     return m.abs_diff is not None and (m.abs_diff < 0 if m.direction == "higher" else m.abs_diff > 0)
 
 
-def _worst_rel_bound(m: MetricResult) -> float | None:
-    """The relative worsening the CI is sure of (the bound closest to zero on the worse side)."""
-    if not m.rel_ci or m.rel_ci[0] is None or m.rel_ci[1] is None:
-        return None
-    return m.rel_ci[0] if m.direction == "lower" else -m.rel_ci[1]
-
-
 def analyze(arms: dict[str, ArmData], *, planned_split: float, primary: str = "quality_score",
             guardrails: dict[str, float] | None = None, min_effect: float = 0.01, min_samples: int | None = None,
-            sequential: bool = False, alpha: float = 0.05,
-            prior_sequential: dict[str, float] | None = None) -> Analysis:
+            sequential: bool = False, alpha: float = 0.05, prior_sequential: dict[str, Any] | None = None,
+            estimators: dict[str, str] | None = None, cap_quantile: float = 0.99, cuped: bool = True) -> Analysis:
     """Analyse control vs treatment and decide ship / rollback / continue / invalid."""
     guardrails = dict(guardrails or {})
-    for name in [primary, *guardrails]:
+    estimators = dict(estimators or {})
+    for name in [primary, *guardrails, *estimators]:
         if name not in METRICS:
             raise InvalidInput(f"unknown metric {name!r}; one of {', '.join(METRICS)}", field="metric")
+    for name, value in estimators.items():
+        if value not in ESTIMATORS:
+            raise InvalidInput(f"unknown estimator {value!r} for {name}; one of {', '.join(ESTIMATORS)}",
+                               field="estimator")
+    for name, allowance in guardrails.items():
+        if not math.isfinite(allowance) or allowance < 0:
+            raise InvalidInput(f"guardrail {name}: the allowance must be a finite number >= 0, got {allowance}",
+                               field="guardrail")
+    if not math.isfinite(min_effect) or min_effect < 0:
+        raise InvalidInput(f"min effect must be a finite number >= 0, got {min_effect}", field="min_effect")
     if not 0 < planned_split < 1:
         raise InvalidInput(f"planned split must be in (0, 1), got {planned_split}", field="planned_split")
+    if not 0.5 < cap_quantile <= 1:
+        raise InvalidInput(f"cap quantile must be in (0.5, 1], got {cap_quantile}", field="cap_quantile")
     control, treatment = arms["control"], arms["treatment"]
     users = {"control": control.user_count, "treatment": treatment.user_count}
-    srm_p = stats.srm_p_value((users["control"], users["treatment"]), planned_split)
-    srm = {"p_value": srm_p, "ok": srm_p >= SRM_ALPHA, "observed": users,
-           "planned": {"control": 1 - planned_split, "treatment": planned_split}}
+    srm = _srm(users, planned_split)
     results: dict[str, MetricResult] = {}
-    arm_stats: dict[str, tuple[stats.ArmStat, stats.ArmStat]] = {}
+    ests: dict[str, _Estimate] = {}
     for metric in METRICS:
-        res, sc, st = analyze_metric(metric, control, treatment, sequential=sequential, min_effect=min_effect,
-                                     prior_sequential_p=(prior_sequential or {}).get(metric))
-        results[metric], arm_stats[metric] = res, (sc, st)
-    family = [primary, *[g for g in guardrails if g != primary]]
-    decisive = {m: _decisive_p(results[m], robust=m == "latency_ms" and m != primary and not sequential)
-                for m in family}
-    usable = [m for m in family if decisive[m] is not None]
-    adjusted = stats.holm([float(decisive[m]) for m in usable])  # type: ignore[arg-type]
-    for m, adj in zip(usable, adjusted, strict=True):
-        results[m].p_value_adjusted, results[m].significant, results[m].in_holm_family = adj, adj < alpha, True
+        res, est = analyze_metric(metric, control, treatment, sequential=sequential, min_effect=min_effect,
+                                  prior=(prior_sequential or {}).get(metric), estimator=estimators.get(metric),
+                                  cap_quantile=cap_quantile, use_cuped=cuped, alpha=alpha)
+        results[metric], ests[metric] = res, est
+    guards = {name: _guardrail_test(results[name], allowance, ests[name], sequential, min_effect)
+              for name, allowance in guardrails.items()}
+    family = [("primary", primary, results[primary].p_value)] + [
+        ("guardrail", name, g["p_value"]) for name, g in guards.items()]
+    usable = [(kind, name, p) for kind, name, p in family if p is not None]
+    adjusted = stats.holm([float(p) for _, _, p in usable])
+    for (kind, name, _), adj in zip(usable, adjusted, strict=True):
+        if kind == "primary":
+            r = results[name]
+            r.p_value_adjusted, r.significant, r.in_holm_family = adj, adj < alpha, True
+        else:
+            guards[name]["p_value_adjusted"] = adj
     for r in results.values():
         if not r.in_holm_family:
             r.p_value_adjusted, r.significant = r.p_value, r.p_value is not None and r.p_value < alpha
-    reasons = [f"Holm correction across {', '.join(family)} (alpha {alpha}); unit: user "
-               "(ratio of sums per arm, delta-method variance) unless a test says request"]
+    for name, g in guards.items():
+        g["status"] = _guardrail_status(results[name], g, alpha)
+    reasons = [f"Holm correction across the primary {primary} and the guardrails' tests against their allowances "
+               f"(alpha {alpha}); unit: user; estimators: "
+               + ", ".join(f"{m} {results[m].estimator}" for m in dict.fromkeys([primary, *guardrails]))]
     if sequential:
-        reasons.append("sequential mode: p-values are always-valid (mSPRT), safe to look daily")
-    if "latency_ms" in guardrails and not sequential:
-        reasons.append("latency guardrail decided on the robust Mann–Whitney U p-value (heavy tails)")
-    power = _power(results[primary], arm_stats[primary], min_effect, planned_split, users)
+        reasons.append("sequential mode: always-valid p-values (mSPRT) and confidence sequences, safe to look daily")
+    power = _power(results[primary], ests[primary], min_effect, planned_split, users)
     mixed = max(control.mixed_users, treatment.mixed_users)
-    decision = _decide(results, primary, guardrails, min_effect, min_samples, srm, users, power, reasons, mixed)
+    data = {"switched_users": control.switched_users, "dropped_requests": control.dropped_requests,
+            "mixed_users": mixed}
+    decision = _decide(results, primary, guards, min_effect, min_samples, srm, users, power, reasons, mixed)
     return Analysis(decision, reasons, srm, list(results.values()), power, "sequential" if sequential else "fixed",
-                    users)
+                    users, guards, data)
 
 
-def _decisive_p(result: MetricResult, *, robust: bool) -> float | None:
-    """The p-value a decision uses: the robust one for a latency guardrail (heavy tails)."""
-    if robust and result.robust is not None:
-        return float(result.robust["p_value"])
-    return result.p_value
+def _srm(users: dict[str, int], split: float) -> dict[str, Any]:
+    total = users["control"] + users["treatment"]
+    planned = {"control": 1 - split, "treatment": split}
+    if min(total * split, total * (1 - split)) < SRM_MIN_EXPECTED:
+        return {"p_value": 1.0, "ok": True, "assessed": False, "observed": users, "planned": planned}
+    p = stats.srm_p_value((users["control"], users["treatment"]), split)
+    return {"p_value": p, "ok": p >= SRM_ALPHA, "assessed": True, "observed": users, "planned": planned}
 
 
-def _power(res: MetricResult, arms: tuple[stats.ArmStat, stats.ArmStat], min_effect: float, split: float,
+def _guardrail_test(m: MetricResult, allowance: float, est: _Estimate, sequential: bool,
+                    min_effect: float) -> dict[str, Any]:
+    """The test that the metric is worse than its allowance (on the estimator's scale, harmful direction)."""
+    out: dict[str, Any] = {"allowance": allowance, "p_value": None, "p_value_adjusted": None,
+                           "observed_harm": None, "harm_ci": None, "estimator": m.estimator}
+    if m.scale is None or m.rel_diff is None:
+        return out
+    sign = -1 if m.direction == "higher" else 1
+    effect, se, dof = m.scale["effect"], m.scale["se"], m.scale["dof"] or None
+    threshold = math.log1p(allowance) if est.estimator == "log" else allowance * abs(est.sc.mean)
+    harm = sign * effect
+    if sequential:
+        tau = math.log1p(min_effect) if est.estimator == "log" else max(abs(min_effect * est.sc.mean), 1e-12)
+        p = stats.msprt_p_value(harm - threshold, se, tau) if harm > threshold else 1.0
+    else:
+        p = stats.shifted_p_value(harm, se, dof, threshold)
+    lo, hi = sorted(sign * r for r in (m.rel_ci or [m.rel_diff, m.rel_diff]))  # type: ignore[operator]
+    out.update(p_value=p, observed_harm=sign * m.rel_diff, harm_ci=[lo, hi])
+    return out
+
+
+def _guardrail_status(m: MetricResult, g: dict[str, Any], alpha: float) -> str:
+    """breached (significantly worse than the allowance), holds, or insufficient evidence."""
+    if g["p_value_adjusted"] is None:
+        return "insufficient"
+    if g["p_value_adjusted"] < alpha and g["observed_harm"] > g["allowance"]:
+        return "breached"
+    if g["observed_harm"] > g["allowance"] + LARGE_REGRESSION:
+        return "insufficient"  # a large observed regression on a wide interval is not a pass
+    return "holds"
+
+
+def _power(res: MetricResult, est: _Estimate, min_effect: float, split: float,
            users: dict[str, int]) -> dict[str, Any]:
-    sc, st = arms
+    sc, st = est.sc, est.st
     out: dict[str, Any] = {"metric": res.metric, "mde_abs": res.mde_abs, "mde_rel": res.mde_rel,
                            "min_effect": min_effect}
-    if sc.n >= 2 and st.n >= 2 and math.isfinite(sc.var) and math.isfinite(st.var) and sc.mean:
-        per_arm = stats.users_needed(sc.var * sc.n, st.var * st.n, min_effect * abs(sc.mean))
-        if per_arm is not None:
-            total = int(math.ceil(per_arm / min(split, 1 - split)))
-            out.update(users_per_arm_needed=per_arm, users_total_needed=total,
-                       more_users_needed=max(0, total - users["control"] - users["treatment"]))
+    var_c = sc.var * sc.n if sc.n >= 2 and math.isfinite(sc.var) else None
+    var_t = st.var * st.n if st.n >= 2 and math.isfinite(st.var) else var_c
+    if var_c is None and var_t is not None:
+        var_c = var_t
+    if var_c is None or var_t is None or not math.isfinite(sc.mean if sc.n else float("nan")):
+        return out
+    effect = math.log1p(min_effect) if est.estimator == "log" else min_effect * abs(sc.mean)
+    per_arm = stats.users_needed(var_c, var_t, effect) if effect else None
+    if per_arm is not None:
+        total = int(math.ceil(per_arm / min(split, 1 - split)))
+        out.update(users_per_arm_needed=per_arm, users_total_needed=total,
+                   more_users_needed=max(0, total - users["control"] - users["treatment"]))
     return out
 
 
@@ -229,9 +409,23 @@ def _pct(ci: Any) -> str:
     return f"[{ci[0]:+.2%}, {ci[1]:+.2%}]"
 
 
-def _decide(results: dict[str, MetricResult], primary: str, guardrails: dict[str, float], min_effect: float,
+def _needed_text(power: dict[str, Any], min_samples: int | None, min_effect: float) -> str:
+    more = power.get("more_users_needed")
+    if more:
+        return f"about {more} more users are needed to detect a {min_effect:.1%} effect"
+    if power.get("users_per_arm_needed"):
+        return "the planned sample is reached"
+    floor = max(min_samples or 0, 2)
+    return f"at least {floor} users per arm are needed before anything can be estimated"
+
+
+def _decide(results: dict[str, MetricResult], primary: str, guards: dict[str, dict[str, Any]], min_effect: float,
             min_samples: int | None, srm: dict[str, Any], users: dict[str, int], power: dict[str, Any],
             reasons: list[str], mixed: int = 0) -> Decision:
+    if min(users.values()) < 2:
+        reasons.append(f"not enough evidence: no traffic yet in every arm ({users}); "
+                       + _needed_text(power, min_samples, min_effect))
+        return "continue"
     if not srm["ok"]:
         reasons.append(f"sample-ratio mismatch: users {users} against planned treatment share "
                        f"{srm['planned']['treatment']:.3f} (chi-square p={srm['p_value']:.2e} < {SRM_ALPHA}); "
@@ -241,29 +435,35 @@ def _decide(results: dict[str, MetricResult], primary: str, guardrails: dict[str
         reasons.append(f"data problem: {mixed} users appear in both arms (routing must be by user); excluded, "
                        "no decision on this data")
         return "invalid"
-    if min(users.values()) < 2:
-        reasons.append(f"data problem: an arm has fewer than 2 users ({users})")
-        return "invalid"
     p = results[primary]
-    breached = []
-    for name, allowance in guardrails.items():
-        g = results[name]
-        bound = _worst_rel_bound(g)
-        if g.significant and _worse(g) and (allowance == 0 or (bound is not None and bound > allowance)):
+    breached, insufficient = [], []
+    for name, g in guards.items():
+        m = results[name]
+        change = f"{m.rel_diff:+.2%} (95% CI {_pct(m.rel_ci)}, {m.estimator} estimator)" if m.rel_diff is not None \
+            else "no estimate"
+        adj = f"adjusted p={g['p_value_adjusted']:.3g}" if g["p_value_adjusted"] is not None else "no test"
+        if g["status"] == "breached":
             breached.append(name)
-            reasons.append(f"guardrail {name} significantly worse beyond its allowance {allowance:.1%}: "
-                           f"{g.rel_diff:+.2%} (95% CI {_pct(g.rel_ci)}), adjusted p={g.p_value_adjusted:.3g}")
+            reasons.append(f"guardrail {name} significantly worse beyond its allowance {g['allowance']:.1%}: "
+                           f"{change}, {adj}")
+        elif g["status"] == "insufficient":
+            insufficient.append(name)
+            reasons.append(f"guardrail {name}: not enough evidence that it holds (allowance {g['allowance']:.1%}, "
+                           f"change {change}, {adj})")
         else:
-            reasons.append(f"guardrail {name} holds (allowance {allowance:.1%}, change "
-                           f"{(g.rel_diff or 0):+.2%}, adjusted p={(g.p_value_adjusted or 1):.3g})")
+            reasons.append(f"guardrail {name} holds (allowance {g['allowance']:.1%}, change {change}, {adj})")
     if p.significant and _worse(p):
-        reasons.append(f"primary {primary} significantly worse: {p.rel_diff:+.2%}, adjusted p={p.p_value_adjusted:.3g}")
+        reasons.append(f"primary {primary} significantly worse: {p.rel_diff:+.2%} (95% CI {_pct(p.rel_ci)}), "
+                       f"adjusted p={p.p_value_adjusted:.3g}")
         return "rollback"
     if breached:
         return "rollback"
-    more = power.get("more_users_needed")
     if min_samples and min(users.values()) < min_samples:
         reasons.append(f"fewer than {min_samples} users per arm so far ({users}); continue")
+        return "continue"
+    if insufficient:
+        reasons.append(f"not enough evidence on {', '.join(insufficient)}: no ship or advance until it holds; "
+                       + _needed_text(power, min_samples, min_effect))
         return "continue"
     if p.significant and not _worse(p):
         lift = abs(p.rel_diff or 0.0)
@@ -275,7 +475,5 @@ def _decide(results: dict[str, MetricResult], primary: str, guardrails: dict[str
                        f"effect {min_effect:.1%}; not a ship")
         return "continue"
     reasons.append(f"primary {primary}: no significant difference yet ({(p.rel_diff or 0):+.2%}, adjusted "
-                   f"p={(p.p_value_adjusted or 1):.3g}); "
-                   + (f"about {more} more users are needed to detect a {min_effect:.1%} effect" if more
-                      else "the planned sample is reached"))
+                   f"p={(p.p_value_adjusted or 1):.3g}); " + _needed_text(power, min_samples, min_effect))
     return "continue"

@@ -1,4 +1,9 @@
-"""Canary steps: raise the treatment's traffic only when the analysis at a step passes its guardrails."""
+"""Canary steps: raise the treatment's traffic only when the analysis of the current step passes.
+
+Each step is analysed on its own window (requests since the step began) against that step's split. The
+last step is never "100% treatment with no control to compare": passing the step before it promotes the
+treatment through the normal production gates and completes the canary.
+"""
 
 from __future__ import annotations
 
@@ -20,19 +25,23 @@ class CanaryAction:
 
 
 def next_action(exp: Experiment, analysis: Analysis) -> CanaryAction:
-    """advance to the next step, hold, abort to 0% at once (a breached guardrail), or complete at 100%."""
+    """advance to the next step, hold, abort to 0% at once (a breached guardrail), or complete by promotion."""
     steps = exp.steps or [exp.split * 100]
-    i = exp.step_index
+    i = min(exp.step_index, len(steps) - 1)
     if analysis.decision == "rollback":
-        return CanaryAction("abort", 0.0, i, "; ".join(r for r in analysis.reasons if "worse" in r) or "rollback")
+        worse = [r for r in analysis.reasons if "worse" in r]
+        return CanaryAction("abort", 0.0, i, "; ".join(worse) or "rollback")
     if analysis.decision == "invalid":
         return CanaryAction("hold", exp.split, i, "analysis invalid: " + analysis.reasons[-1])
-    needed = exp.step_min_samples or 0
     have = min(analysis.users.values()) if analysis.users else 0
+    needed = max(exp.step_min_samples or 0, 2)
     if have < needed:
         return CanaryAction("hold", exp.split, i, f"step {steps[i]:g}%: {have} of {needed} users per arm so far")
-    if i + 1 < len(steps):
-        return CanaryAction("advance", steps[i + 1] / 100, i + 1,
-                            f"step {steps[i]:g}% passed its guardrails with {have} users per arm; "
-                            f"raising to {steps[i + 1]:g}%")
-    return CanaryAction("complete", exp.split, i, f"final step {steps[i]:g}% passed its guardrails")
+    unsure = [name for name, g in analysis.guardrails.items() if g.get("status") != "holds"]
+    if unsure:
+        return CanaryAction("hold", exp.split, i, f"step {steps[i]:g}%: not enough evidence that "
+                                                  f"{', '.join(unsure)} holds; collecting more traffic")
+    passed = f"step {steps[i]:g}% passed its guardrails with {have} users per arm"
+    if i + 1 < len(steps) and steps[i + 1] < 100:
+        return CanaryAction("advance", steps[i + 1] / 100, i + 1, f"{passed}; raising to {steps[i + 1]:g}%")
+    return CanaryAction("complete", 1.0, i, f"{passed}; promoting the treatment (100%) and completing the canary")

@@ -16,10 +16,22 @@ def _f(x: float | None, pct: bool = False) -> str:
 
 def metric_rows(analysis: Analysis) -> list[dict[str, Any]]:
     """One row per metric for a table artifact."""
-    return [{"metric": m.metric, "unit": m.unit, "control_n": m.control["n"], "control_mean": m.control["mean"],
-             "treatment_n": m.treatment["n"], "treatment_mean": m.treatment["mean"], "abs_diff": m.abs_diff,
-             "rel_diff": m.rel_diff, "p_value": m.p_value, "p_value_adjusted": m.p_value_adjusted,
-             "significant": m.significant, "test": m.test} for m in analysis.metrics]
+    def r(x: float | None, digits: int = 4) -> float | None:
+        return None if x is None else float(f"{x:.{digits}g}")
+
+    return [{"metric": m.metric, "estimator": m.estimator, "control_n": m.control["n"],
+             "control": r(m.control["mean"]), "treatment_n": m.treatment["n"], "treatment": r(m.treatment["mean"]),
+             "lift": _f(m.rel_diff, True), "lift_95_ci": _pct(m.rel_ci), "p_value": r(m.p_value, 3),
+             "p_value_adjusted": r(m.p_value_adjusted, 3), "significant": m.significant,
+             "chance_to_win": r((m.bayes or {}).get("chance_to_win"), 3),
+             "cuped_variance_reduction": _f((m.cuped or {}).get("variance_reduction"), True) if m.cuped else None,
+             "raw_lift": _f((m.raw or {}).get("rel_diff"), True), "test": m.test} for m in analysis.metrics]
+
+
+def _pct(ci: Any) -> str:
+    if not ci or ci[0] is None or ci[1] is None:
+        return "—"
+    return f"[{ci[0]:+.2%}, {ci[1]:+.2%}]"
 
 
 def render_ab_markdown(title: str, analysis: Analysis) -> str:
@@ -30,14 +42,29 @@ def render_ab_markdown(title: str, analysis: Analysis) -> str:
              f"SRM chi-square p = {srm['p_value']:.3g} ({'ok' if srm['ok'] else 'MISMATCH'}) against planned "
              f"treatment share {srm['planned']['treatment']:.3f}.", "", "## Reasons",
              *[f"- {r}" for r in analysis.reasons], "", "## Metrics", "",
-             "| metric | unit | control n / mean | treatment n / mean | abs diff (95% CI) | lift (95% CI) | p | p (Holm) | test |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| metric | estimator | control n / estimate | treatment n / estimate | lift (95% CI) | p | p (Holm) "
+             "| P(better) | raw-mean lift | CUPED |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for m in analysis.metrics:
-        ci = "" if not m.abs_ci else f" [{m.abs_ci[0]:.4g}, {m.abs_ci[1]:.4g}]"
-        rel_ci = "" if not m.rel_ci or m.rel_ci[0] is None else f" [{m.rel_ci[0]:+.2%}, {m.rel_ci[1]:+.2%}]"
-        lines.append(f"| {m.metric} | {m.unit} | {m.control['n']} / {_f(m.control['mean'])} | {m.treatment['n']} / "
-                     f"{_f(m.treatment['mean'])} | {_f(m.abs_diff)}{ci} | {_f(m.rel_diff, True)}{rel_ci} | "
-                     f"{_f(m.p_value)} | {_f(m.p_value_adjusted)} | {m.test} |")
+        bayes = _f((m.bayes or {}).get("chance_to_win")) if m.bayes else "—"
+        cuped = f"-{m.cuped['variance_reduction']:.0%} var" if m.cuped else "—"
+        lines.append(f"| {m.metric} | {m.estimator} | {m.control['n']} / {_f(m.control['mean'])} | {m.treatment['n']} / "
+                     f"{_f(m.treatment['mean'])} | {_f(m.rel_diff, True)} {_pct(m.rel_ci)} | "
+                     f"{_f(m.p_value)} | {_f(m.p_value_adjusted)} | {bayes} | {_f((m.raw or {}).get('rel_diff'), True)} "
+                     f"| {cuped} |")
+    lines += ["", "Each row's interval and p-value come from the same estimator: `mean` = ratio of sums per arm "
+              "(delta method), `log` = per-user log-scale mean (geometric-mean ratio), `capped` = ratio of sums with "
+              "users capped at a pooled percentile. P(better) is the Gaussian posterior chance the treatment is "
+              "better (flat prior, as gbstats)."]
+    if analysis.guardrails:
+        lines += ["", "| guardrail | allowance | observed harm | status | p vs allowance (Holm) |", "|---|---|---|---|---|"]
+        for name, g in analysis.guardrails.items():
+            lines.append(f"| {name} | {g['allowance']:.1%} | {_f(g['observed_harm'], True)} | {g['status']} | "
+                         f"{_f(g['p_value_adjusted'])} |")
+    data = analysis.data or {}
+    if data.get("switched_users"):
+        lines += ["", f"{data['switched_users']} users switched arms at the step boundary: attributed to their arm "
+                  f"at first exposure in the window ({data['dropped_requests']} requests from the other arm left out)."]
     lat = next((m for m in analysis.metrics if m.metric == "latency_ms" and m.robust), None)
     if lat and lat.robust:
         r = lat.robust
