@@ -356,10 +356,15 @@ def _guardrail_test(m: MetricResult, allowance: float, est: _Estimate, sequentia
     """The test that the metric is worse than its allowance (on the estimator's scale, harmful direction)."""
     out: dict[str, Any] = {"allowance": allowance, "p_value": None, "p_value_adjusted": None,
                            "observed_harm": None, "harm_ci": None, "estimator": m.estimator}
-    if m.scale is None or m.rel_diff is None:
+    if m.scale is None:
         return out
     sign = -1 if m.direction == "higher" else 1
     effect, se, dof = m.scale["effect"], m.scale["se"], m.scale["dof"] or None
+    if m.rel_diff is None:  # a control at zero (no errors at all): only "no change" is within any allowance
+        observed = 0.0 if effect == 0 else math.copysign(math.inf, sign * effect)
+        p = stats.shifted_p_value(sign * effect, se, dof, 0.0)
+        out.update(p_value=p, observed_harm=observed, harm_ci=None)
+        return out
     threshold = math.log1p(allowance) if est.estimator == "log" else allowance * abs(est.sc.mean)
     harm = sign * effect
     if sequential:

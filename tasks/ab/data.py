@@ -228,17 +228,15 @@ def reduce_table(table: pa.Table, source: str, experiment_id: str | None, window
     since = _us(window.since)
     if since is not None and ts is not None:
         arm_rows &= ts >= since
-    pre_rows = None
-    if window.pre_end is not None:
-        pre_rows = ~(is_t | is_c)
-        if window.model is not None and "model" in names:
-            pre_rows &= pc.fill_null(pc.equal(_strings(table, "model"), window.model), False).to_numpy(
-                zero_copy_only=False).astype(bool)
-        if ts is not None:
-            lo, hi = _us(window.pre_start), _us(window.pre_end)
-            pre_rows &= ts < int(hi)  # type: ignore[arg-type]
-            if lo is not None:
-                pre_rows &= ts >= lo
+    pre_rows = ~(is_t | is_c)  # traffic outside any arm: the pre-period (bounded by the window when given)
+    if window.model is not None and "model" in names:
+        pre_rows &= pc.fill_null(pc.equal(_strings(table, "model"), window.model), False).to_numpy(
+            zero_copy_only=False).astype(bool)
+    lo, hi = _us(window.pre_start), _us(window.pre_end)
+    if ts is not None and hi is not None:
+        pre_rows &= ts < hi
+    if ts is not None and lo is not None:
+        pre_rows &= ts >= lo
     user_col = _strings(table, "user_id")
     if user_col.null_count:
         if user_col.null_count == rows:
@@ -246,8 +244,7 @@ def reduce_table(table: pa.Table, source: str, experiment_id: str | None, window
                                field="user_id")
         known = pc.is_valid(user_col).to_numpy(zero_copy_only=False).astype(bool)
         arm_rows &= known
-        if pre_rows is not None:
-            pre_rows &= known
+        pre_rows &= known
     encoded = pc.dictionary_encode(user_col.combine_chunks().fill_null(""))
     idx = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     users = len(encoded.dictionary)
@@ -275,7 +272,7 @@ def reduce_table(table: pa.Table, source: str, experiment_id: str | None, window
             arm_rows = keep
     sums = _sums(idx, arm_rows, users, cols, tokens)
     treated = np.bincount(idx[arm_rows], weights=is_t[arm_rows].astype(float), minlength=users)
-    pre = _sums(idx, pre_rows, users, cols, tokens) if pre_rows is not None else None
+    pre = _sums(idx, pre_rows, users, cols, tokens) if pre_rows.any() else None
     present = sums["n"] > 0
     mixed = int((present & (treated > 0) & (treated < sums["n"])).sum())
     lat = cols["latency_ms"]
