@@ -79,7 +79,7 @@ def record_result(params: EvaluateCandidateParams, candidate: Target, result: di
     reg.record_eval(candidate.name, candidate.version, suite=result["suite"], passed=result["decision"] == "promote",
                     scores=result["scores"], suite_digest=result["suite_digest"], decision=result["decision"],
                     gates=result["gates"], baseline=result["baseline"], flow_run_id=str(flow_run.id or ""),
-                    source="flow", reason="; ".join(result["reasons"])[:500])
+                    source="flow", reason=(result["summary"] or "; ".join(result["reasons"]))[:500])
     if params.promote_to_staging and result["decision"] == "promote":
         reg.promote(candidate.name, candidate.version, "staging", reason=f"passed suite {result['suite']}")
 
@@ -98,8 +98,9 @@ def evaluate_candidate(params: EvaluateCandidateParams) -> dict[str, Any]:
     cand = summarize(candidate.ref, candidate.digest, results[candidate.ref], loaded.suite, expected)
     base = summarize(baseline.ref, baseline.digest, results[baseline.ref], loaded.suite, expected) if baseline else None
     rec = recommend(cand, base, loaded.suite)
-    publish(render_eval_markdown(loaded.suite.name, loaded.digest, cand, base, rec), metric_rows(rec))
-    result = build_result(loaded.suite.name, loaded.digest, candidate, baseline, cand, rec)
+    markdown = render_eval_markdown(loaded.suite.name, loaded.digest, cand, base, rec)
+    publish(markdown, metric_rows(rec))
+    result = {**build_result(loaded.suite.name, loaded.digest, candidate, baseline, cand, rec), "report": markdown}
     record_result(params, candidate, result)
     return result
 
@@ -110,6 +111,6 @@ def build_result(suite: str, digest: str, candidate: Target, baseline: Target | 
     scores = {m.metric: m.value for m in cand.metrics.values() if m.value is not None}
     gates = {c.metric: {"gate": c.gate, "passed": c.gate_passed, "value": c.candidate}
              for c in rec.metrics if c.gate is not None}
-    return {"decision": rec.decision, "reasons": rec.reasons, "cases_needed": rec.cases_needed,
+    return {"decision": rec.decision, "summary": rec.summary, "reasons": rec.reasons, "cases_needed": rec.cases_needed,
             "candidate": candidate.ref, "baseline": baseline.ref if baseline else None, "suite": suite,
             "suite_digest": digest, "scores": scores, "gates": gates, "metrics": metric_rows(rec)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -64,10 +65,13 @@ def run(
     baseline: Annotated[str | None, typer.Option("--baseline", help="NAME@ENVIRONMENT or NAME@VERSION")] = None,
     concurrency: Annotated[int, typer.Option("--concurrency")] = 16,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Call the provider even for cached cases.")] = False,
-    promote_to_staging: Annotated[bool, typer.Option("--promote-to-staging")] = False,
-    json_out: Annotated[bool, typer.Option("--json")] = False,
+    promote_to_staging: Annotated[bool, typer.Option("--promote-to-staging",
+                                                     help="Point staging at a promoted candidate.")] = False,
+    report: Annotated[Path | None, typer.Option("--report", help="Write the markdown report to this file.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Run the evaluate-candidate flow locally; exit 0 promote, 1 reject, 3 inconclusive, 2 bad input."""
+    """Run the evaluate-candidate flow locally; exit 0 promote, 1 reject, 3 inconclusive, 2 bad input,
+    5 a provider that cannot be called (nothing recorded)."""
     from modelctl.context import STATE
     from tasks.evaluation import load_suite
 
@@ -84,10 +88,14 @@ def run(
                                      use_cache=not no_cache, promote_to_staging=promote_to_staging,
                                      registry=STATE.registry_uri)
     result = evaluate_candidate(params)
+    markdown = result.pop("report")
+    if report is not None:
+        report.write_text(markdown)
     if json_out:
         print_json(result)
     else:
         print(f"decision: {result['decision']}")
+        print(f"  {result['summary']}")
         for reason in result["reasons"]:
             print(f"  - {reason}")
         for m in result["metrics"]:

@@ -1,10 +1,10 @@
 """Summaries, paired comparisons and the recommendation — pure functions over case results.
 
 Per metric and version: the mean over cases (repeats averaged within a case) with a 95% CI (Wilson for
-binary scores, Student t otherwise). Paired on the same cases: McNemar's exact test for binary scores;
-a paired bootstrap CI of the mean difference and the Wilcoxon signed-rank test for continuous ones.
-Gates compare point estimates; a non-inferiority margin is compared with the 95% CI bound of the paired
-difference.
+binary scores, Student t otherwise). Paired on the same cases, one estimator gives both the CI and the
+p-value: Student's t on the per-case differences. Gates compare point estimates; a non-inferiority margin
+is compared with the 95% CI bound of the paired difference; cost and p95 latency regressions against the
+baseline are judged against allowances (defaults in ``suite.DEFAULT_ALLOWANCES``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from scipy import stats
 
 from tasks.evaluation.runner import CaseResult
 from tasks.evaluation.scorers import BINARY, LOWER_IS_BETTER, class_metrics
-from tasks.evaluation.suite import Suite
+from tasks.evaluation.suite import ALLOWANCE_FLOORS, Suite
 
 Decision = Literal["promote", "reject", "inconclusive"]
 ALIASES = {"f1": "macro_f1", "p95_latency": "p95_latency_ms", "latency_p95_ms": "p95_latency_ms"}
@@ -140,43 +140,37 @@ class Comparison:
 
 
 def mcnemar_exact(b: int, c: int) -> float:
-    """Two-sided exact McNemar p-value from the discordant counts."""
+    """Two-sided exact McNemar p-value from the discordant counts (shown beside, for binary scores)."""
     if b + c == 0:
         return 1.0
     return float(stats.binomtest(min(b, c), b + c, 0.5).pvalue)
 
 
-def paired_bootstrap_ci(diffs: np.ndarray, seed: int, resamples: int = 2000) -> list[float]:
-    """Percentile 95% CI of the mean paired difference."""
-    if diffs.size == 0:
-        return [0.0, 0.0]
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, diffs.size, size=(resamples, diffs.size))
-    means = diffs[idx].mean(axis=1)
-    return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
+def paired(metric: str, cand: dict[str, float], base: dict[str, float], seed: int = 0) -> Comparison:
+    """Paired comparison of one metric over the cases both versions have.
 
-
-def paired(metric: str, cand: dict[str, float], base: dict[str, float], seed: int) -> Comparison:
-    """Paired comparison of one metric over the cases both versions have."""
+    One estimator gives both the 95% CI and the p-value, so they never disagree: Student's t on the
+    per-case differences (scipy's ``ttest_rel``).
+    """
     common = sorted(set(cand) & set(base))
     a = np.asarray([cand[c] for c in common], dtype=float)
     b = np.asarray([base[c] for c in common], dtype=float)
     out = Comparison(metric, float(a.mean()) if a.size else None, float(b.mean()) if b.size else None,
-                     n_pairs=len(common))
+                     n_pairs=len(common), test="paired t on per-case differences")
     if not common:
         return out
     diffs = a - b
     out.diff = float(diffs.mean())
-    out.sd_diff = float(diffs.std(ddof=1)) if diffs.size > 1 else 0.0
-    out.ci = paired_bootstrap_ci(diffs, seed)
-    if _is_binary(list(a)) and _is_binary(list(b)):
-        n10 = int(((a == 1) & (b == 0)).sum())
-        n01 = int(((a == 0) & (b == 1)).sum())
-        out.p_value, out.test = mcnemar_exact(n10, n01), "mcnemar-exact"
-    else:
-        nonzero = diffs[diffs != 0]
-        out.p_value = float(stats.wilcoxon(nonzero).pvalue) if nonzero.size else 1.0
-        out.test = "wilcoxon+paired-bootstrap"
+    if diffs.size < 2:
+        return out
+    out.sd_diff = float(diffs.std(ddof=1))
+    if out.sd_diff == 0:
+        out.ci, out.p_value = [out.diff, out.diff], (1.0 if out.diff == 0 else 0.0)
+        return out
+    se = out.sd_diff / math.sqrt(diffs.size)
+    q = float(stats.t.ppf(0.975, diffs.size - 1))
+    out.ci = [out.diff - q * se, out.diff + q * se]
+    out.p_value = float(2 * stats.t.sf(abs(out.diff / se), diffs.size - 1))
     return out
 
 
@@ -189,6 +183,7 @@ class Recommendation:
     metrics: list[Comparison]
     cases_needed: int | None = None
     notes: list[str] = field(default_factory=list)
+    summary: str = ""
 
 
 def _direction(metric: str) -> int:
@@ -206,8 +201,27 @@ def _needed(cmp: Comparison, margin: float) -> int | None:
     return int(math.ceil(((Z95 + Z80) * cmp.sd_diff / distance) ** 2))
 
 
+def _relative(cmp: Comparison) -> float | None:
+    if cmp.candidate is None or cmp.baseline is None:
+        return None
+    if cmp.baseline == 0:
+        return 0.0 if cmp.candidate == 0 else math.inf
+    return cmp.candidate / cmp.baseline - 1
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else ("+inf%" if math.isinf(x) else f"{x:+.0%}")
+
+
 def recommend(candidate: VersionSummary, baseline: VersionSummary | None, suite: Suite) -> Recommendation:
-    """promote / reject / inconclusive, with every reason listed."""
+    """promote / reject / inconclusive, with every reason listed and a one-sentence summary."""
+    if baseline is not None and baseline.calls and baseline.errors == baseline.calls:
+        reason = (f"baseline {baseline.ref}: every one of its {baseline.calls} calls failed, so nothing can be "
+                  "compared; fix the baseline's provider and run again")
+        rec = recommend(candidate, None, suite)
+        decision: Decision = "reject" if rec.decision == "reject" else "inconclusive"
+        return Recommendation(decision, [reason, *rec.reasons], rec.metrics, rec.cases_needed,
+                              summary=f"no usable baseline (all {baseline.calls} calls failed): {decision}")
     gates = {ALIASES.get(g.metric, g.metric): g for g in suite.parsed_gates()}
     margins = {ALIASES.get(m, m): v for m, v in suite.parsed_margins().items()}
     names = list(dict.fromkeys([*candidate.metrics, *gates, *margins]))
@@ -262,5 +276,57 @@ def recommend(candidate: VersionSummary, baseline: VersionSummary | None, suite:
             reasons.append(f"{metric}: too few cases to tell ({diff_text}, n={cmp.n_pairs}; the estimate is "
                            f"{leaning}); " + (f"about {n} paired cases would settle it" if n else
                                              "the estimate sits exactly on the margin"))
-    decision: Decision = "reject" if failed else "inconclusive" if undetermined else "promote"
-    return Recommendation(decision, reasons, list(comparisons.values()), max(needed) if needed else None)
+    costly = []
+    floors = ALLOWANCE_FLOORS
+    for metric, allowance in suite.parsed_allowances().items():
+        found = comparisons.get(metric)
+        if baseline is None or found is None or found.candidate is None or found.baseline is None:
+            continue
+        rel = _relative(found)
+        limit = allowance.absolute(found.baseline) if allowance.relative else allowance.value
+        over = found.candidate - found.baseline
+        if over > max(limit, floors.get(metric, 0.0)):
+            failed = True
+            costly.append(metric)
+            reasons.append(f"{metric}: {_pct(rel)} against the baseline ({found.candidate:.4g} vs {found.baseline:.4g}), "
+                           f"beyond the allowance {_allowance_text(allowance)}")
+        else:
+            reasons.append(f"{metric}: {_pct(rel)} against the baseline, within the allowance "
+                           f"{_allowance_text(allowance)}")
+    decision = "reject" if failed else "inconclusive" if undetermined else "promote"
+    cases = max(needed) if needed else None
+    rec = Recommendation(decision, reasons, list(comparisons.values()), cases)
+    rec.summary = _summary(rec, comparisons, baseline, costly)
+    return rec
+
+
+def _allowance_text(allowance: Any) -> str:
+    return f"+{allowance.value:.0%}" if allowance.relative else f"+{allowance.value:g}"
+
+
+def _summary(rec: Recommendation, comparisons: dict[str, Comparison], baseline: VersionSummary | None,
+             costly: list[str]) -> str:
+    """A sentence a reviewer can paste: quality, cost, latency, then the decision and why."""
+    parts = []
+    statuses = [c for c in comparisons.values() if c.status is not None]
+    if statuses:
+        worst = "worse" if any(c.status == "worse" for c in statuses) else (
+            "undetermined" if any(c.status == "undetermined" for c in statuses) else "ok")
+        margin = ", ".join(f"{c.metric} margin {c.margin:.3g}" for c in statuses if c.margin is not None)
+        parts.append({"ok": f"equal quality (non-inferior, {margin})", "worse": f"worse quality ({margin})",
+                      "undetermined": f"quality undetermined ({margin})"}[worst])
+    gates = [c for c in comparisons.values() if c.gate is not None]
+    if gates:
+        failed = [c.metric for c in gates if not c.gate_passed]
+        parts.append(f"gates failed: {', '.join(failed)}" if failed else "all gates passed")
+    if baseline is not None:
+        for metric, label in (("cost_per_1k_requests", "cost"), ("p95_latency_ms", "p95 latency")):
+            cmp = comparisons.get(metric)
+            if cmp is not None and cmp.candidate is not None and cmp.baseline is not None:
+                parts.append(f"{label} {_pct(_relative(cmp))}")
+    why = ""
+    if rec.decision == "reject" and costly and not any("gate" in r and "failed" in r for r in rec.reasons):
+        why = " — production is as good and " + ("cheaper" if "cost_per_1k_requests" in costly else "faster")
+    elif rec.decision == "inconclusive" and rec.cases_needed:
+        why = f" — about {rec.cases_needed} paired cases would settle it"
+    return f"{', '.join(parts) or 'no comparison'}: {rec.decision}{why}"

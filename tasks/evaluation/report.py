@@ -28,6 +28,7 @@ def render_eval_markdown(suite_name: str, suite_digest: str, candidate: VersionS
     lines = [f"# Evaluation: {candidate.ref} vs {baseline.ref if baseline else 'no baseline'}",
              "", f"**Decision: {rec.decision.upper()}**" + (f" — about {rec.cases_needed} cases would settle it"
                                                            if rec.cases_needed else ""),
+             "", f"> {rec.summary}" if rec.summary else "",
              "", f"Suite `{suite_name}` (digest `{suite_digest[:12]}`), {candidate.cases} cases, "
              f"{candidate.calls} calls ({candidate.cached} cached, {candidate.errors} errors) for the candidate.", "",
              "## Reasons", *[f"- {r}" for r in rec.reasons], "",
@@ -41,7 +42,8 @@ def render_eval_markdown(suite_name: str, suite_digest: str, candidate: VersionS
         lines.append(f"| {c.metric} | {_fmt(c.candidate)} {_ci(cand_ci.ci if cand_ci else None)} | "
                      f"{_fmt(c.baseline)} {_ci(base_ci.ci if base_ci else None)} | {_fmt(c.diff)} | {_ci(c.ci)} | "
                      f"{_fmt(c.p_value)} | {c.test or ''} | {gate} |")
-    lines += ["", "Binary scores are compared with McNemar's exact test, continuous ones with a paired bootstrap CI "
-              "and the Wilcoxon signed-rank test; gates compare point estimates; non-inferiority margins are "
-              "compared with the 95% CI bound of the paired difference."]
+    lines += ["", "Each difference's 95% CI and p-value come from one estimator: Student's t on the per-case "
+              "differences (paired). Gates compare point estimates; non-inferiority margins are compared with the "
+              "95% CI bound of the paired difference; cost and p95 latency are judged against the suite's "
+              "allowances (default cost +25%, p95 latency +50% and at least 25 ms)."]
     return "\n".join(lines) + "\n"

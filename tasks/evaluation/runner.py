@@ -71,7 +71,7 @@ def provider_slots(provider: str, concurrency: int) -> threading.BoundedSemaphor
 
 def _call(target: Target, case: Case, repeat: int, cache: ResponseCache | None,
           slots: threading.BoundedSemaphore) -> tuple[dict[str, Any] | None, BaseException | None, bool]:
-    from tasks.providers import complete
+    from tasks.providers import ProviderUnavailable, TransientProviderError, complete
 
     if cache is not None:
         hit = cache.get(target.digest, case.input_key(), repeat)
@@ -81,6 +81,8 @@ def _call(target: Target, case: Case, repeat: int, cache: ResponseCache | None,
         with slots:
             done = complete(target.config, case.messages(), pricing=target.pricing, model=target.name,
                             version=target.version)
+    except (ProviderUnavailable, TransientProviderError):
+        raise  # the provider cannot be called: the run stops, nothing is scored as quality
     except Exception as exc:  # recorded, counted in error_rate; never a crash of the run
         return None, exc, False
     value = {"text": done.text, "latency_ms": done.latency_ms, "input_tokens": done.input_tokens,
@@ -109,13 +111,22 @@ def run_one(target: Target, case: Case, repeat: int, scorers: list[ScorerSpec], 
 def run_cases(target: Target, cases: Iterable[Case], scorers: list[ScorerSpec], *, repeats: int = 1,
               concurrency: int = 16, cache: ResponseCache | None = None, ctx: ScoringContext | None = None,
               progress: bool | None = None) -> list[CaseResult]:
-    """Run every (case, repeat) of ``cases`` against ``target``; results in input order."""
+    """Run every (case, repeat) of ``cases`` against ``target``; results in input order.
+
+    The provider is warmed up first (client built, artifact loaded) so a cold start is not model latency.
+
+    Raises:
+        ProviderUnavailable: no usable key; TransientProviderError: unreachable after every retry. The
+        remaining calls are cancelled.
+    """
+    warm(target)
     work = [(case, r) for case in cases for r in range(repeats)]
     slots = provider_slots(target.config.provider, concurrency)
     ctx = ctx or ScoringContext()
     show = sys.stderr.isatty() if progress is None else progress
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        futures = [pool.submit(run_one, target, case, r, scorers, cache, slots, ctx) for case, r in work]
+    pool = ThreadPoolExecutor(max_workers=concurrency)
+    futures = [pool.submit(run_one, target, case, r, scorers, cache, slots, ctx) for case, r in work]
+    try:
         if not show:
             return [f.result() for f in futures]
         from rich.progress import Progress
@@ -127,6 +138,23 @@ def run_cases(target: Target, cases: Iterable[Case], scorers: list[ScorerSpec], 
                 results.append(f.result())
                 bar.advance(task)
             return results
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+
+
+def warm(target: Target) -> None:
+    """Warm the target's provider; only "cannot be called at all" stops the run (a bad artifact fails per case)."""
+    from tasks.providers import ProviderUnavailable, warm_up
+
+    try:
+        warm_up(target.config)
+    except ProviderUnavailable:
+        raise
+    except Exception:  # noqa: S110 - the same error is recorded on every case that hits it
+        pass
 
 
 def batches(cases: list[Case], size: int) -> list[list[Case]]:

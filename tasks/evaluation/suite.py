@@ -10,6 +10,8 @@
       error_rate: "<= 0.05"
     margins:                          # non-inferiority against the baseline: absolute, or "2%" relative
       exact_match: 0.02
+    allowances:                       # cost / latency regressions tolerated (defaults: cost +25%, p95 +50%)
+      p95_latency_ms: "100%"
     repeats: 1
     seed: 0
 
@@ -113,6 +115,11 @@ def _check_margin(value: str | float) -> str | float:
     return value
 
 
+# A candidate costlier or slower than production beyond these is rejected (relative to the baseline, and
+# at least the absolute floor below, so that sub-millisecond jitter of a local model never counts).
+DEFAULT_ALLOWANCES: dict[str, str | float] = {"cost_per_1k_requests": "25%", "p95_latency_ms": "50%"}
+ALLOWANCE_FLOORS: dict[str, float] = {"cost_per_1k_requests": 0.01, "p95_latency_ms": 25.0}
+
 GateText = Annotated[str | float, AfterValidator(_check_gate)]
 MarginText = Annotated[str | float, AfterValidator(_check_margin)]
 
@@ -127,6 +134,7 @@ class Suite(BaseModel):
     scorers: list[ScorerSpec] = Field(min_length=1)
     gates: dict[str, GateText] = Field(default_factory=dict)
     margins: dict[str, MarginText] = Field(default_factory=dict)
+    allowances: dict[str, MarginText] = Field(default_factory=dict)
     repeats: int = Field(default=1, ge=1, le=100)
     seed: int = 0
     tags: list[str] = Field(default_factory=list)
@@ -136,6 +144,10 @@ class Suite(BaseModel):
 
     def parsed_margins(self) -> dict[str, Margin]:
         return {m: parse_margin(t) for m, t in self.margins.items()}
+
+    def parsed_allowances(self) -> dict[str, Margin]:
+        """How much costlier or slower than the baseline a candidate may be (defaults overridden per suite)."""
+        return {m: parse_margin(t) for m, t in {**DEFAULT_ALLOWANCES, **self.allowances}.items()}
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from tasks.providers.base import (
     Completion,
     PermanentProviderError,
     ProviderError,
+    ProviderUnavailable,
     TransientProviderError,
     estimate_tokens,
     limiter_for,
@@ -28,8 +29,8 @@ from tasks.providers.base import (
 _MODULES = {"openai": "tasks.providers.openai_provider", "anthropic": "tasks.providers.anthropic_provider",
             "bedrock": "tasks.providers.bedrock_provider", "local": "tasks.providers.local_provider"}
 
-__all__ = ["CallContext", "Completion", "PermanentProviderError", "ProviderError", "TransientProviderError",
-           "complete", "embed"]
+__all__ = ["CallContext", "Completion", "PermanentProviderError", "ProviderError", "ProviderUnavailable",
+           "TransientProviderError", "complete", "embed", "warm_up"]
 
 
 def _module(config: ModelConfig) -> Any:
@@ -51,3 +52,14 @@ def embed(config: ModelConfig, texts: list[str], *, model: str | None = None,
         raise PermanentProviderError(f"{config.provider} has no embedding API in modelctl")
     limiter_for(config.provider).acquire(sum(len(t) for t in texts) // 4)
     return module.embed(config, texts, CallContext(model, version))  # type: ignore[no-any-return]
+
+
+def warm_up(config: ModelConfig) -> None:
+    """Make what a first call would make (the SDK client, a loaded artifact) before anything is timed.
+
+    Raises:
+        ProviderUnavailable: the provider cannot be called (no API key), named with its variable.
+    """
+    hook = getattr(_module(config), "warm_up", None)
+    if hook is not None:
+        hook(config)

@@ -19,6 +19,7 @@ from tasks.providers.base import (
     Completion,
     Failure,
     cost_of,
+    require_key,
     retry_policy,
     sdk_failure,
     secret_api_key,
@@ -34,6 +35,12 @@ def client() -> Any:
 
     return shared_client("anthropic", lambda: anthropic.Anthropic(
         max_retries=0, api_key=secret_api_key("anthropic"), timeout=retry_policy().provider_timeout_seconds))
+
+
+def warm_up(config: ModelConfig) -> None:
+    """Check the key and build the client before the first timed call."""
+    require_key("anthropic")
+    client()
 
 
 def _classify(exc: BaseException) -> Failure | None:

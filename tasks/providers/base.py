@@ -54,6 +54,12 @@ class TransientProviderError(ProviderError):
     exit_code = 5
 
 
+class ProviderUnavailable(ProviderError):
+    """The provider cannot be called at all: no API key, a rejected key. Nothing is recorded on it."""
+
+    exit_code = 5
+
+
 class PermanentProviderError(ProviderError):
     """A 4xx other than 429 (bad request, auth, unknown model): not retried."""
 
@@ -111,6 +117,10 @@ def with_retries(call: Callable[[], T], classify: Callable[[BaseException], Fail
                 raise
             where = ctx.describe(config)
             status = f"HTTP {failure.status}: " if failure.status else ""
+            if failure.status in (401, 403):
+                variable = KEY_VARIABLES.get(config.provider, "the provider's credentials")
+                raise ProviderUnavailable(f"{where}: the API key was refused ({status}{failure.message}); "
+                                          f"check {variable}") from exc
             if not failure.transient:
                 raise PermanentProviderError(f"{where} failed: {status}{failure.message}") from exc
             if attempt == attempts:
@@ -189,6 +199,16 @@ def secret_api_key(provider: str) -> str | None:
         return str(Secret.load(f"{provider}-api-key").get())  # type: ignore[union-attr]
     except Exception:  # no such block: the SDK reports the missing key itself
         return None
+
+
+def require_key(provider: str) -> None:
+    """Fail fast, naming the variable, when a provider's API key is neither in the environment nor a Secret."""
+    import os
+
+    variable = KEY_VARIABLES.get(provider)
+    if variable and not os.environ.get(variable) and not secret_api_key(provider):
+        raise ProviderUnavailable(f"{provider}: no API key: set {variable} (or a Prefect Secret block "
+                                  f"'{provider}-api-key')")
 
 
 _clients: dict[str, Any] = {}

@@ -23,6 +23,13 @@ def _sleep(config: ModelConfig) -> None:
         time.sleep(float(delay) / 1000)
 
 
+def warm_up(config: ModelConfig) -> None:
+    """Load (and verify) a classifier artifact before the first timed call."""
+    params = config.params or {}
+    if config.model_id == "tfidf-logreg-v1" and params.get("artifact_uri") and params.get("artifact_sha256"):
+        local_models.load_classifier(str(params["artifact_uri"]), str(params["artifact_sha256"]))
+
+
 def complete(config: ModelConfig, messages: list[dict[str, Any]], pricing: Pricing | None,
              ctx: CallContext) -> Completion:
     """Summarize or classify the user's text."""

@@ -15,6 +15,7 @@ from tasks.providers.base import (
     Completion,
     Failure,
     cost_of,
+    require_key,
     retry_policy,
     sdk_failure,
     secret_api_key,
@@ -30,6 +31,12 @@ def client() -> Any:
 
     return shared_client("openai", lambda: openai.OpenAI(max_retries=0, api_key=secret_api_key("openai"),
                                                          timeout=retry_policy().provider_timeout_seconds))
+
+
+def warm_up(config: ModelConfig) -> None:
+    """Check the key and build the client before the first timed call."""
+    require_key("openai")
+    client()
 
 
 def _classify(exc: BaseException) -> Failure | None:

@@ -68,10 +68,38 @@ def test_cli_eval_run_json_and_exit_codes(registry: str, prefect_harness: None, 
     assert exc.value.code == 1 and out["decision"] == "reject" and out["reasons"]
     row = next(m for m in out["metrics"] if m["metric"] == "exact_match")
     assert set(row) >= {"metric", "candidate", "baseline", "diff", "ci", "p_value", "gate"}
-    assert row["test"] == "mcnemar-exact" and row["p_value"] < 0.001 and row["ci"][1] < 0
+    assert row["test"] == "paired t on per-case differences" and row["p_value"] < 0.001 and row["ci"][1] < 0
     with pytest.raises(SystemExit) as exc:
         main(["--registry", registry, "eval", "run", str(ROOT / "README.md"), "--candidate", "triage@3"])
     assert exc.value.code == 2
     with pytest.raises(SystemExit) as exc:
         main(["--registry", registry, "eval", "run", str(SUITE), "--candidate", "triage@9"])
     assert exc.value.code == 2
+
+
+def test_a_provider_with_no_key_stops_the_run_with_exit_5_and_records_nothing(
+        registry: str, prefect_harness: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        tmp_path: Path) -> None:
+    from tasks.providers.base import reset_clients
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    reset_clients()
+    reg = open_registry(registry, actor="test")
+    version, _ = reg.register("triage", {"provider": "openai", "model_id": "gpt-4o-mini-2024-07-18"})
+    before = reg.store.read_raw("triage")
+    with pytest.raises(SystemExit) as exc:
+        main(["--registry", registry, "eval", "run", str(SUITE), "--candidate", f"triage@{version.number}"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 5 and "OPENAI_API_KEY" in err and "openai" in err
+    assert reg.store.read_raw("triage") == before  # no failing record replaces anything
+
+
+def test_cli_writes_the_markdown_report(registry: str, prefect_harness: None, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    report = tmp_path / "report.md"
+    with pytest.raises(SystemExit) as exc:
+        main(["--registry", registry, "eval", "run", str(SUITE), "--candidate", "triage@2", "--report", str(report)])
+    assert exc.value.code == 0
+    text = report.read_text()
+    assert text.startswith("# Evaluation: triage@2 vs triage@1") and "all gates passed" in text
+    assert "Student's t on the per-case differences" in text

@@ -27,15 +27,21 @@ def test_wilson_and_t_interval_match_statsmodels_and_scipy() -> None:
     assert mean_ci(values) == pytest.approx([lo, hi], abs=1e-9)
 
 
-def test_paired_continuous_uses_wilcoxon_and_bootstrap() -> None:
+def test_paired_comparison_is_ttest_rel_and_its_ci_agrees_with_its_p_value() -> None:
     rng = np.random.default_rng(3)
-    base = {f"c{i}": float(v) for i, v in enumerate(rng.uniform(0.3, 0.9, 60))}
-    cand = {k: min(1.0, v + 0.05 + rng.normal(0, 0.02)) for k, v in base.items()}
-    cmp = paired("rouge_l", cand, base, seed=1)
-    diffs = np.array([cand[k] - base[k] for k in sorted(base)])
-    assert cmp.p_value == pytest.approx(stats.wilcoxon(diffs).pvalue, abs=1e-12)
-    assert cmp.diff == pytest.approx(diffs.mean()) and cmp.ci[0] < diffs.mean() < cmp.ci[1]
-    assert cmp.test == "wilcoxon+paired-bootstrap"
+    for shift, n in ((0.05, 60), (0.0, 40), (0.01, 25), (-0.02, 80)):
+        base = {f"c{i}": float(v) for i, v in enumerate(rng.uniform(0.3, 0.9, n))}
+        cand = {k: min(1.0, v + shift + rng.normal(0, 0.05)) for k, v in base.items()}
+        cmp = paired("rouge_l", cand, base)
+        keys = sorted(base)
+        ref = stats.ttest_rel([cand[k] for k in keys], [base[k] for k in keys])
+        assert cmp.p_value == pytest.approx(ref.pvalue, rel=1e-9)
+        ci = ref.confidence_interval(0.95)
+        assert cmp.ci == pytest.approx([ci.low, ci.high], rel=1e-9)
+        assert (cmp.ci[0] > 0 or cmp.ci[1] < 0) == (cmp.p_value < 0.05)
+    binary = paired("exact_match", {f"c{i}": float(i % 3 == 0) for i in range(30)},
+                    {f"c{i}": float(i % 2 == 0) for i in range(30)})
+    assert (binary.ci[0] > 0 or binary.ci[1] < 0) == (binary.p_value < 0.05)
 
 
 def results(scores: list[float], metric: str = "exact_match", *, errors: int = 0, latency: float = 100.0) -> list[CaseResult]:
@@ -71,3 +77,25 @@ def test_gate_failure_and_error_rate() -> None:
     assert any(r.startswith("gate error_rate <= 0.05: failed with 0.1") for r in rec.reasons)
     slow = summarize("m@6", "f", results([1.0] * 50, latency=2500.0), SUITE)
     assert any("p95_latency_ms" in r and "failed" in r for r in recommend(slow, None, SUITE).reasons)
+
+
+def test_an_all_error_baseline_is_never_a_pass() -> None:
+    broken = summarize("m@1", "a", results([1.0] * 50, errors=50), SUITE)
+    good = summarize("m@2", "b", results([1.0] * 50), SUITE)
+    rec = recommend(good, broken, SUITE)
+    assert rec.decision == "inconclusive" and "every one of its 50 calls failed" in rec.reasons[0]
+
+
+def test_equal_quality_at_twice_the_cost_and_four_times_the_latency_is_rejected() -> None:
+    suite = Suite(name="s", dataset="d.jsonl", scorers=[{"type": "exact_match"}], margins={"exact_match": 0.02})
+    base = summarize("m@1", "a", [CaseResult(f"c{i}", 0, "x", None, None, 400.0, 10, 2, 0.001, False,
+                                             {"exact_match": float(i % 10 != 0)}) for i in range(400)], suite)
+    cand = summarize("m@2", "b", [CaseResult(f"c{i}", 0, "x", None, None, 1600.0, 10, 2, 0.002, False,
+                                             {"exact_match": float(i % 10 != 0)}) for i in range(400)], suite)
+    rec = recommend(cand, base, suite)
+    assert rec.decision == "reject"
+    assert rec.summary == ("equal quality (non-inferior, exact_match margin 0.02), cost +100%, p95 latency +300%: "
+                           "reject — production is as good and cheaper")
+    relaxed = Suite(name="s", dataset="d.jsonl", scorers=[{"type": "exact_match"}], margins={"exact_match": 0.02},
+                    allowances={"cost_per_1k_requests": "150%", "p95_latency_ms": "400%"})
+    assert recommend(cand, base, relaxed).decision == "promote"
