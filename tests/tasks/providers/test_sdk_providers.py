@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from registry.entities import ModelConfig, Pricing
-from tasks.providers import PermanentProviderError, TransientProviderError, complete, embed
+from tasks.providers import PermanentProviderError, ProviderUnavailable, TransientProviderError, complete, embed
 from tests.tasks.providers.fakes import FakeProvider, error_body, openai_chat, openai_embeddings
 
 OPENAI = ModelConfig(provider="openai", model_id="gpt-4o-2024-08-06", system_prompt="Classify the ticket.",
@@ -98,5 +98,6 @@ def test_anthropic_errors(anthropic_env: FakeProvider) -> None:
     anthropic_env.script.append((529, error_body("overloaded_error", "busy"), {}, 0.0))
     assert complete(ANTHROPIC, MESSAGES).text == "A summary."
     anthropic_env.script.append((401, error_body("authentication_error", "bad key"), {}, 0.0))
-    with pytest.raises(PermanentProviderError, match="summarizer@2.*anthropic:claude-sonnet-4-5-20250929.*401"):
-        complete(ANTHROPIC, MESSAGES, model="summarizer", version=2)
+    with pytest.raises(ProviderUnavailable, match="summarizer@2.*anthropic:claude-sonnet-4-5-20250929.*401.*"
+                                                  "ANTHROPIC_API_KEY"):
+        complete(ANTHROPIC, MESSAGES, model="summarizer", version=2)  # a refused key: exit 5, not bad input
