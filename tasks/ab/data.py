@@ -197,6 +197,36 @@ def load_arms(source: str, experiment_id: str | None = None, *, window: Window |
     return reduce_table(table, source, experiment_id, window, require_experiment)
 
 
+def _equals(table: pa.Table, name: str, value: str) -> np.ndarray:
+    """``column == value`` as a numpy bool array (nulls false), on dictionary indices when encoded."""
+    col = table[name]
+    parts = []
+    for chunk in col.chunks:
+        if pa.types.is_dictionary(chunk.type):
+            hits = [i for i, v in enumerate(chunk.dictionary.to_pylist()) if v == value]
+            codes = chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+            parts.append(np.isin(codes, hits) if hits else np.zeros(len(chunk), bool))
+        else:
+            parts.append(pc.fill_null(pc.equal(chunk.cast(pa.string()), value), False)
+                         .to_numpy(zero_copy_only=False).astype(bool))
+    return np.concatenate(parts) if parts else np.zeros(0, bool)
+
+
+def _distinct(table: pa.Table, name: str) -> set[str]:
+    """The column's non-empty values."""
+    out: set[str] = set()
+    for chunk in table[name].chunks:
+        if pa.types.is_dictionary(chunk.type):
+            values = chunk.dictionary.to_pylist()
+            out.update(str(values[i]) for i in pc.unique(chunk.indices.drop_null()).to_pylist() if values[i])
+        else:
+            out.update(str(v) for v in pc.unique(chunk.cast(pa.string())).to_pylist() if v)
+    return out
+
+
+CHUNK_ROWS = 1 << 20
+
+
 def reduce_table(table: pa.Table, source: str, experiment_id: str | None, window: Window,
                  require_experiment: bool = False) -> dict[str, ArmData]:
     """The per-user reduction of an Arrow table (see ``load_arms``)."""
@@ -206,38 +236,36 @@ def reduce_table(table: pa.Table, source: str, experiment_id: str | None, window
         raise InvalidInput(f"missing column(s) {', '.join(missing)}; expected {', '.join(REQUIRED + OPTIONAL)}",
                            file=source, field=missing[0])
     rows = table.num_rows
-    variant = _strings(table, "variant")
-    unknown = set(pc.unique(variant).to_pylist()) - set(ARMS) - {None, ""}
+    unknown = _distinct(table, "variant") - set(ARMS)
     if unknown:
-        raise InvalidInput(f"unknown variant(s) {sorted(map(str, unknown))}; expected control or treatment "
+        raise InvalidInput(f"unknown variant(s) {sorted(unknown)}; expected control or treatment "
                            "(or empty outside an experiment)", file=source, field="variant")
-    is_t = pc.fill_null(pc.equal(variant, "treatment"), False).to_numpy(zero_copy_only=False).astype(bool)
-    is_c = pc.fill_null(pc.equal(variant, "control"), False).to_numpy(zero_copy_only=False).astype(bool)
+    is_t, is_c = _equals(table, "variant", "treatment"), _equals(table, "variant", "control")
     arm_rows = is_t | is_c
     present_ids: list[str] = []
     if experiment_id is not None and "experiment_id" in names:
-        ids = _strings(table, "experiment_id")
-        match = pc.fill_null(pc.equal(ids, experiment_id), False).to_numpy(zero_copy_only=False).astype(bool)
-        present_ids = sorted(str(x) for x in pc.unique(ids).to_pylist() if x)
+        match = _equals(table, "experiment_id", experiment_id)
+        present_ids = sorted(_distinct(table, "experiment_id"))
         if require_experiment and rows and not match.any():
             shown = ", ".join(present_ids[:20]) or "none (the column is empty)"
             raise InvalidInput(f"experiment {experiment_id!r} is not in the table; experiment ids present: {shown}",
                                file=source, field="experiment_id")
         arm_rows &= match
-    ts = _micros(table, source)
-    since = _us(window.since)
+    since, lo, hi = _us(window.since), _us(window.pre_start), _us(window.pre_end)
+    needs_time = since is not None or lo is not None or hi is not None or window.attribute_first_exposure
+    ts = _micros(table, source) if needs_time else None
     if since is not None and ts is not None:
         arm_rows &= ts >= since
     pre_rows = ~(is_t | is_c)  # traffic outside any arm: the pre-period (bounded by the window when given)
     if window.model is not None and "model" in names:
-        pre_rows &= pc.fill_null(pc.equal(_strings(table, "model"), window.model), False).to_numpy(
-            zero_copy_only=False).astype(bool)
-    lo, hi = _us(window.pre_start), _us(window.pre_end)
+        pre_rows &= _equals(table, "model", window.model)
     if ts is not None and hi is not None:
         pre_rows &= ts < hi
     if ts is not None and lo is not None:
         pre_rows &= ts >= lo
-    user_col = _strings(table, "user_id")
+    user_col = table["user_id"]
+    if pa.types.is_dictionary(user_col.type) or not pa.types.is_string(user_col.type):
+        user_col = user_col.cast(pa.string())
     if user_col.null_count:
         if user_col.null_count == rows:
             raise InvalidInput("every user_id is empty: the user is the unit of analysis", file=source,
@@ -245,18 +273,12 @@ def reduce_table(table: pa.Table, source: str, experiment_id: str | None, window
         known = pc.is_valid(user_col).to_numpy(zero_copy_only=False).astype(bool)
         arm_rows &= known
         pre_rows &= known
-    encoded = pc.dictionary_encode(user_col.combine_chunks().fill_null(""))
+        user_col = user_col.fill_null("")
+    encoded = pc.dictionary_encode(user_col.combine_chunks())
+    del user_col
     idx = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     users = len(encoded.dictionary)
-    cols = {name: _numbers(table, name, source) for name in ("latency_ms", "cost_usd", "error", "quality_score",
-                                                             "thumbs_up", "input_tokens", "output_tokens")}
-    for name in ("quality_score", "thumbs_up"):
-        v = cols[name]
-        bad = (v < 0) | (v > 1)
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise InvalidInput(f"{name} must be in [0, 1], got {v[row]:g} (row {row + 1})", file=source, field=name)
-    tokens = cols["input_tokens"] + cols["output_tokens"]
+    del encoded
     switched = dropped = 0
     if window.attribute_first_exposure and ts is not None:
         big = np.iinfo(np.int64).max
@@ -270,37 +292,61 @@ def reduce_table(table: pa.Table, source: str, experiment_id: str | None, window
             keep = arm_rows & (is_t == treated_first[idx])
             dropped = int(arm_rows.sum() - keep.sum())
             arm_rows = keep
-    sums = _sums(idx, arm_rows, users, cols, tokens)
-    treated = np.bincount(idx[arm_rows], weights=is_t[arm_rows].astype(float), minlength=users)
-    pre = _sums(idx, pre_rows, users, cols, tokens) if pre_rows.any() else None
+    del ts
+    has_pre = bool(pre_rows.any())
+    sums = {name: np.zeros(users) for name in SUM_NAMES}
+    pre = {name: np.zeros(users) for name in SUM_NAMES} if has_pre else None
+    treated = np.zeros(users)
+    latencies: dict[str, list[np.ndarray]] = {arm: [] for arm in ARMS}
+    tokens = [c for c in ("input_tokens", "output_tokens") if c in names]
+    for start in range(0, rows, CHUNK_ROWS):
+        part = table.slice(start, CHUNK_ROWS)
+        cols = {name: _numbers(part, name, source) for name in ("latency_ms", "cost_usd", "error", "quality_score",
+                                                                "thumbs_up", *tokens)}
+        for name in ("quality_score", "thumbs_up"):
+            bad = (cols[name] < 0) | (cols[name] > 1)
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                raise InvalidInput(f"{name} must be in [0, 1], got {cols[name][row]:g} (row {start + row + 1})",
+                                   file=source, field=name)
+        cols["tokens"] = sum((cols[c] for c in tokens), np.zeros(len(cols["latency_ms"]))) if tokens \
+            else np.full(len(cols["latency_ms"]), np.nan)
+        i, rows_here = idx[start:start + CHUNK_ROWS], arm_rows[start:start + CHUNK_ROWS]
+        _accumulate(sums, i, rows_here, cols, users)
+        flag = is_t[start:start + CHUNK_ROWS]
+        treated += np.bincount(i[rows_here], weights=flag[rows_here].astype(float), minlength=users)
+        for arm, member in (("treatment", flag), ("control", is_c[start:start + CHUNK_ROWS])):
+            latencies[arm].append(cols["latency_ms"][rows_here & member].astype(np.float32))
+        if pre is not None:
+            _accumulate(pre, i, pre_rows[start:start + CHUNK_ROWS], cols, users)
     present = sums["n"] > 0
     mixed = int((present & (treated > 0) & (treated < sums["n"])).sum())
-    lat = cols["latency_ms"]
     out = {}
-    for arm, member, flag in (("control", present & (treated == 0), is_c), ("treatment", present & (treated == sums["n"]), is_t)):
+    for arm, member in (("control", present & (treated == 0)), ("treatment", present & (treated == sums["n"]))):
         out[arm] = ArmData(users=np.flatnonzero(member), n=sums["n"][member], latency=sums["latency"][member],
                            cost=sums["cost"][member], errors=sums["errors"][member], q_sum=sums["q_sum"][member],
                            q_n=sums["q_n"][member], t_sum=sums["t_sum"][member], t_n=sums["t_n"][member],
-                           latencies=lat[arm_rows & flag].astype(np.float32), mixed_users=mixed,
-                           tok_sum=sums["tok_sum"][member], tok_n=sums["tok_n"][member],
+                           latencies=np.concatenate(latencies[arm]) if latencies[arm] else np.zeros(0, np.float32),
+                           mixed_users=mixed, tok_sum=sums["tok_sum"][member], tok_n=sums["tok_n"][member],
                            pre={k: v[member] for k, v in pre.items()} if pre is not None else None,
                            switched_users=switched, dropped_requests=dropped, experiment_ids=present_ids)
     return out
 
 
-def _sums(idx: np.ndarray, rows: np.ndarray, users: int, cols: dict[str, np.ndarray],
-          tokens: np.ndarray) -> dict[str, np.ndarray]:
+def _accumulate(sums: dict[str, np.ndarray], idx: np.ndarray, rows: np.ndarray, cols: dict[str, np.ndarray],
+                users: int) -> None:
+    """Add one chunk's selected rows to the per-user sums."""
     i = idx[rows]
-    out = {"n": np.bincount(i, minlength=users).astype(float)}
+    sums["n"] += np.bincount(i, minlength=users)
     for name, col in (("latency", "latency_ms"), ("cost", "cost_usd"), ("errors", "error")):
-        out[name] = np.bincount(i, weights=np.nan_to_num(cols[col][rows]), minlength=users)
-    for value, total, count in ((cols["quality_score"], "q_sum", "q_n"), (cols["thumbs_up"], "t_sum", "t_n"),
-                                (tokens, "tok_sum", "tok_n")):
-        v = value[rows]
+        sums[name] += np.bincount(i, weights=np.nan_to_num(cols[col][rows]), minlength=users)
+    for col, total, count in (("quality_score", "q_sum", "q_n"), ("thumbs_up", "t_sum", "t_n"),
+                              ("tokens", "tok_sum", "tok_n")):
+        v = cols[col][rows]
         ok = ~np.isnan(v)
-        out[total] = np.bincount(i[ok], weights=v[ok], minlength=users)
-        out[count] = np.bincount(i[ok], minlength=users).astype(float)
-    return out
+        if ok.any():
+            sums[total] += np.bincount(i[ok], weights=v[ok], minlength=users)
+            sums[count] += np.bincount(i[ok], minlength=users)
 
 
 def empty_arm() -> ArmData:
