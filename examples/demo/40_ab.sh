@@ -33,3 +33,20 @@ modelctl canary status ticket-triage
 modelctl canary advance ticket-triage --reason "manual step"
 modelctl canary abort ticket-triage --reason "demo: abort"
 modelctl history ticket-triage | tail -4
+
+step "a canary on real traffic that finishes: summarizer@3 at 10%, then 50%, then promoted"
+printf 'provider: local\nmodel_id: lead-3-v1\nparams: {sentences: 2}\ntemperature: 0.0\ndescription: "lead-2 at temperature 0"\n' \
+  > "$DEMO_DIR/summarizer-v3.yaml"
+modelctl register summarizer --file "$DEMO_DIR/summarizer-v3.yaml" --reason "canary candidate"
+modelctl eval record summarizer@3 --suite smoke --passed --reason "demo: smoke suite"
+modelctl canary start summarizer --candidate summarizer@3 --steps 10,50,100 --step-min-samples 20 \
+  --guardrail error_rate:0 --guardrail latency_ms:0.5
+python examples/ab/traffic.py summarizer --users 300
+modelctl ab analyze summarizer-exp-2 --apply | grep -E "Decision|guardrail|advanced|^\* canary" || true
+step "the same users come back at 50%: each step is analysed on its own window, so nobody counts twice"
+python examples/ab/traffic.py summarizer --users 300
+set +e
+modelctl ab analyze summarizer-exp-2 --apply | grep -E "Decision|guardrail|promoted|^\* canary"
+set -e
+modelctl show summarizer --json | python -c 'import json,sys; print("summarizer production is now version", json.load(sys.stdin)["environments"]["production"])'
+modelctl experiment list

@@ -8,7 +8,7 @@ import typer
 
 from modelctl.commands.experiment_cmds import parse_guardrails, version_number
 from modelctl.context import open_registry, print_json
-from registry.errors import InvalidInput, PolicyViolation
+from registry.errors import InvalidInput
 
 app = typer.Typer(no_args_is_help=True, help="Canary rollouts (an experiment whose split rises step by step).")
 
@@ -59,12 +59,14 @@ def status(name: str, json_out: Annotated[bool, typer.Option("--json")] = False)
 
 @app.command("advance")
 def advance(name: str, reason: Annotated[str | None, typer.Option("--reason")] = None) -> None:
-    """Raise the canary to its next step by hand."""
+    """Raise the canary to its next step by hand; the last step (100%) promotes the candidate and completes it."""
     reg, exp = _canary(name)
     steps = exp.steps or []
-    if exp.step_index + 1 >= len(steps):
-        raise PolicyViolation(f"{exp.id} is at its last step; promote the candidate to finish")
     nxt = exp.step_index + 1
+    if nxt >= len(steps) or steps[nxt] >= 100:
+        reg.promote(name, exp.treatment, "production", reason=reason or f"canary {exp.id} completed by hand")
+        print(f"{exp.id}: {name}@{exp.treatment} promoted to production; canary completed")
+        return
     reg.update_experiment(name, exp.id, split=steps[nxt] / 100, step_index=nxt, reason=reason or "manual advance")
     print(f"{exp.id}: {steps[nxt]:g}%")
 

@@ -444,8 +444,14 @@ def _decide(results: dict[str, MetricResult], primary: str, guards: dict[str, di
     breached, insufficient = [], []
     for name, g in guards.items():
         m = results[name]
-        change = f"{m.rel_diff:+.2%} (95% CI {_pct(m.rel_ci)}, {m.estimator} estimator)" if m.rel_diff is not None \
-            else "no estimate"
+        if m.rel_diff is not None:
+            change = f"{m.rel_diff:+.2%} (95% CI {_pct(m.rel_ci)}, {m.estimator} estimator)"
+        elif g["observed_harm"] == 0:
+            change = "none (zero in both arms)"
+        elif g["observed_harm"] is not None:
+            change = f"from zero in control to {m.treatment['mean']:.4g}"
+        else:
+            change = "not estimable yet"
         adj = f"adjusted p={g['p_value_adjusted']:.3g}" if g["p_value_adjusted"] is not None else "no test"
         if g["status"] == "breached":
             breached.append(name)

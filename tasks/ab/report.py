@@ -46,6 +46,8 @@ def render_ab_markdown(title: str, analysis: Analysis) -> str:
              "| P(better) | raw-mean lift | CUPED |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for m in analysis.metrics:
+        if not m.control["n"] and not m.treatment["n"]:
+            continue  # a metric this input does not carry (e.g. tokens)
         bayes = _f((m.bayes or {}).get("chance_to_win")) if m.bayes else "—"
         cuped = f"-{m.cuped['variance_reduction']:.0%} var" if m.cuped else "—"
         lines.append(f"| {m.metric} | {m.estimator} | {m.control['n']} / {_f(m.control['mean'])} | {m.treatment['n']} / "
