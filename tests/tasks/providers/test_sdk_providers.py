@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from registry.entities import ModelConfig, Pricing
-from tasks.providers import PermanentProviderError, ProviderUnavailable, TransientProviderError, complete, embed
+from tasks.providers import (
+    PermanentProviderError,
+    ProviderUnavailable,
+    TransientProviderError,
+    complete,
+    embed,
+)
 from tests.tasks.providers.fakes import FakeProvider, error_body, openai_chat, openai_embeddings
 
 OPENAI = ModelConfig(provider="openai", model_id="gpt-4o-2024-08-06", system_prompt="Classify the ticket.",
