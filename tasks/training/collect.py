@@ -110,11 +110,12 @@ def read_table(uri: str) -> pd.DataFrame:
         frame.insert(0, "row", lines)
     else:
         raise InvalidInput("training data must be .jsonl, .csv or .parquet", file=uri, field="data")
-    if "output" not in frame.columns and "label" in frame.columns:
-        frame = frame.rename(columns={"label": "output"})
+    for alias in ("label", "expected"):  # a suite-style dataset (expected) works as training data too
+        if "output" not in frame.columns and alias in frame.columns:
+            frame = frame.rename(columns={alias: "output"})
     for column in ("input", "output"):
         if column not in frame.columns:
-            raise InvalidInput(f"the table has no {column!r} column (columns: input, output or label, "
+            raise InvalidInput(f"the table has no {column!r} column (columns: input, output (or label/expected), "
                                "optional id and verified_by)", file=uri, line=1, field=column)
     if "id" not in frame.columns:
         frame["id"] = frame["row"].map(lambda r: f"row-{r}")

@@ -77,8 +77,8 @@ def check_well_formed(frame: pd.DataFrame, source: str) -> None:
                 if isinstance(value, list | np.ndarray) and _bad_message(list(value)) is None:
                     bad[i] = False
         if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            value = values.iloc[i]
+            first = int(np.flatnonzero(bad)[0])
+            value = values.iloc[first]
             if column == "input" and isinstance(value, list | np.ndarray):
                 why = _bad_message(list(value)) or "malformed messages"
             elif value is None or (isinstance(value, float) and np.isnan(value)):
@@ -88,7 +88,7 @@ def check_well_formed(frame: pd.DataFrame, source: str) -> None:
             else:
                 why = f"must be text, got {type(value).__name__}"
             raise InvalidInput(f"{column} {why} ({int(bad.sum())} bad row(s) in all)", file=source,
-                               line=int(frame["row"].iloc[i]), field=column)
+                               line=int(frame["row"].iloc[first]), field=column)
 
 
 @dataclass
