@@ -133,10 +133,11 @@ def read_request_log(log_uri: str, model: str, *, capture_content: bool) -> pd.D
 
     try:
         log = load_requests(log_uri, model=model, columns=["request_id", "input_text", "output_text", "label",
-                                                              "verified_by"])
+                                                              "verified_by", "quality_score", "thumbs_up"])
     except OSError as exc:
         raise StoreUnavailable(f"cannot read the request log {log_uri}: {exc}") from exc
-    with_feedback = log[log["verified_by"].notna() | log["label"].notna()]
+    has_feedback = log[["verified_by", "label", "quality_score", "thumbs_up"]].notna().any(axis=1)
+    with_feedback = log[has_feedback]
     if len(with_feedback) and with_feedback["input_text"].isna().all():
         hint = "" if capture_content else f" (turn it on with `modelctl model set {model} --capture-content`)"
         raise InvalidInput(f"the request log has no input text for {model}: content capture was off when "

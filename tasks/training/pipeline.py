@@ -21,7 +21,14 @@ from tasks.training import validate as checks
 from tasks.training.artifacts import ArtifactStore
 from tasks.training.collect import collect
 from tasks.training.split import build_manifest, parse_ratios, split_rows
-from tasks.training.train import LOCAL_BASE_MODEL, Trainer, TrainResult, TrainSpec, train_local
+from tasks.training.train import (
+    LOCAL_BASE_MODEL,
+    LOCAL_DEFAULTS,
+    Trainer,
+    TrainResult,
+    TrainSpec,
+    train_local,
+)
 
 DEFAULT_OPENAI_BASE = "gpt-4.1-mini-2025-04-14"
 EXIT_CODES = {"promote": 0, "reject": 1, "inconclusive": 3}
@@ -156,10 +163,14 @@ def plan(params: FineTuneParams) -> Plan:
         raise InvalidInput(f"the local trainer trains text classifiers; {params.model} is a {record.kind} model "
                            "(use --trainer openai or bedrock)", field="trainer")
     hp: dict[str, Any] = {}
-    if params.epochs is not None:
-        hp["n_epochs"] = params.epochs
-    if params.learning_rate_multiplier is not None:
-        hp["learning_rate_multiplier"] = params.learning_rate_multiplier
+    if params.trainer == "local":  # the multiplier scales C; epochs bound the solver's iterations
+        hp = {"c": LOCAL_DEFAULTS["c"] * (params.learning_rate_multiplier or 1.0),
+              "max_iter": 100 * params.epochs if params.epochs else LOCAL_DEFAULTS["max_iter"]}
+    else:
+        if params.epochs is not None:
+            hp["n_epochs"] = params.epochs
+        if params.learning_rate_multiplier is not None:
+            hp["learning_rate_multiplier"] = params.learning_rate_multiplier
     base = _base_model(params, production)
     system_prompt = production.config.system_prompt if production is not None else None
     registry_uri = params.registry or settings.registry
