@@ -291,7 +291,8 @@ def finish(p: Plan, prepared: Prepared, trained: TrainResult, evaluation: Evalua
     return summary(p, prepared).model_copy(update={
         "decision": evaluation.decision, "version": version.number, "created": created,
         "job": {"trainer": trained.trainer, "id": trained.job_id, "status": trained.status,
-                "attached": trained.attached, "model_id": trained.model_id, "events": len(trained.events)},
+                "attached": trained.attached, "model_id": trained.model_id, "events": len(trained.events),
+                "checkpoints": trained.checkpoints},
         "experiment_id": experiment_id, "evaluation": evaluation,
         "reasons": [*evaluation.reasons, *deploy_reasons]})
 
