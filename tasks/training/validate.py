@@ -35,10 +35,21 @@ def token_limit(trainer: str, base_model: str | None) -> int | None:
     return DEFAULT_TOKEN_LIMIT
 
 
+def is_text(series: pd.Series) -> bool:
+    """True when every value is a string (Arrow-backed string columns are checked without a loop)."""
+    if isinstance(series.dtype, pd.StringDtype):
+        return not bool(series.isna().any())
+    return bool(series.map(type).eq(str).all())
+
+
 def estimate_tokens(texts: pd.Series) -> np.ndarray:
     """Tokens per text: the larger of whitespace words and characters / 4 (a tokenizer-free upper estimate)."""
-    chars = texts.str.len().to_numpy(dtype=float)
-    words = texts.str.count(r"\S+").to_numpy(dtype=float)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arrow = pa.array(texts.to_numpy(dtype=object), type=pa.large_string())
+    chars = pc.utf8_length(arrow).to_numpy(zero_copy_only=False).astype(float)
+    words = pc.count_substring_regex(arrow, pattern=r"\S+").to_numpy(zero_copy_only=False).astype(float)
     return np.maximum(words, np.ceil(chars / 4)).astype(int)
 
 
@@ -116,7 +127,9 @@ def validate(frame: pd.DataFrame, source: str, *, min_samples: int, limit: int |
         InvalidInput: an example over the token limit (row and count named).
         PolicyViolation: fewer than ``min_samples`` examples.
     """
-    texts = frame["input"].map(lambda v: v if isinstance(v, str) else "\n".join(m["content"] for m in v))
+    texts = frame["input"]
+    if not is_text(texts):
+        texts = texts.map(lambda v: v if isinstance(v, str) else "\n".join(m["content"] for m in v))
     tokens = estimate_tokens(texts + "\n" + frame["output"]) + MESSAGE_OVERHEAD_TOKENS
     if system_prompt:
         tokens = tokens + len(system_prompt) // 4 + 1
