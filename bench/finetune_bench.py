@@ -28,7 +28,8 @@ def tickets(n: int, seed: int) -> tuple[list[str], list[str]]:
     from make_tickets import generate
 
     base = generate(seed=seed, n=2000, exclude=set(), prefix="b")
-    texts = [f"{base[i % len(base)]['input']} (ref {i:07d})" for i in range(n)]
+    texts = [f"{base[i % len(base)]['input']} (ref {i:07d})" + (f" mail me at user{i}@example.com" if i % 50 == 0 else "")
+             for i in range(n)]
     return texts, [base[i % len(base)]["expected"] for i in range(n)]
 
 
@@ -40,7 +41,7 @@ def build_log(rows: int) -> Path:
 
     from tasks.request_log import FEEDBACK_SCHEMA, REQUEST_SCHEMA
 
-    root = CACHE / f"finetune-log-{rows}"
+    root = CACHE / f"finetune-log-v2-{rows}"
     if (root / "done").exists():
         return root
     rng = np.random.default_rng(0)

@@ -67,8 +67,9 @@ def canonical_jsonl(frame: pd.DataFrame) -> bytes:
     def enc(value: Any) -> str:
         return encode_basestring(value) if isinstance(value, str) else dumps(value)
 
+    columns = [frame[c].to_numpy(dtype=object) for c in ("id", "input", "output", "split")]
     lines = [f'{{"id":{enc(i)},"input":{enc(x)},"output":{enc(o)},"split":{enc(s)}}}\n'
-             for i, x, o, s in zip(frame["id"], frame["input"], frame["output"], frame["split"], strict=True)]
+             for i, x, o, s in zip(*columns, strict=True)]
     return "".join(lines).encode()
 
 
@@ -77,18 +78,21 @@ def split_rows(frame: pd.DataFrame, *, seed: int, ratios: tuple[float, float, fl
     """Assign every row to train/validation/test, stratified by label when ``stratify``."""
     frame = frame[["id", "input", "output"]].reset_index(drop=True)
     prefix = f"{seed}\x00".encode()
-    keys = [hashlib.sha256(prefix + k.encode()).hexdigest() for k in normalised(frame["input"])]
-    strata = frame["output"].astype(str).to_numpy() if stratify else np.zeros(len(frame), dtype=object)
-    order = np.lexsort((np.asarray(keys, dtype=object).astype(str), strata.astype(str)))
+    # the first 64 bits of sha256(seed, normalised input): a seeded order no input order can change
+    keys = np.fromiter((int.from_bytes(hashlib.sha256(prefix + k.encode()).digest()[:8], "big")
+                        for k in normalised(frame["input"]).to_numpy(dtype=object)), dtype=np.uint64, count=len(frame))
+    codes, _ = pd.factorize(frame["output"].astype(str), sort=True)
+    strata = codes if stratify else np.zeros(len(frame), dtype=np.int64)
+    order = np.lexsort((keys, strata))
     split = np.empty(len(frame), dtype=object)
-    sorted_strata = strata[order].astype(str)
+    sorted_strata = strata[order]
     bounds = np.flatnonzero(np.r_[True, sorted_strata[1:] != sorted_strata[:-1], True])
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
         a, b = _cut(int(hi - lo), ratios)
         idx = order[lo:hi]
         split[idx[:a]], split[idx[a:b]], split[idx[b:]] = "train", "validation", "test"
     rank = np.select([split == "train", split == "validation"], [0, 1], 2)
-    final = np.lexsort((np.asarray(keys).astype(str), rank))
+    final = np.lexsort((keys, rank))
     frame = frame.iloc[final].assign(split=split[final]).reset_index(drop=True)
     data = canonical_jsonl(frame)
     counts = {s: int((frame["split"] == s).sum()) for s in SPLITS}
