@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -108,6 +109,9 @@ def read_table(uri: str) -> pd.DataFrame:
         except Exception as exc:
             raise InvalidInput(f"not a readable Parquet file: {exc}", file=uri) from exc
         frame.insert(0, "row", range(1, len(frame) + 1))
+        for column in ("input", "output"):  # list columns (chat messages) come back as numpy arrays
+            if column in frame.columns and frame[column].dtype == object:
+                frame[column] = frame[column].map(lambda v: list(v) if isinstance(v, np.ndarray) else v)
     elif lower.endswith(".csv"):
         try:
             frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_values=[""])

@@ -107,3 +107,16 @@ def test_request_log_without_content_says_capture_was_off(tmp_path: Path) -> Non
     with pytest.raises(InvalidInput, match="content capture was off.*--capture-content"):
         collect(model="tickets", data=None, log_uri=str(tmp_path / "log"), capture_content=False, suite_path=None,
                 redact=redactor())
+
+
+def test_chat_message_inputs_from_parquet(tmp_path: Path) -> None:
+    rows = ticket_rows(12)
+    frame = pd.DataFrame({"input": [[{"role": "system", "content": "Classify."}, {"role": "user", "content": r["input"]}]
+                                    for r in rows], "output": [r["output"] for r in rows]})
+    frame.to_parquet(tmp_path / "chat.parquet")
+    got = _collect(str(tmp_path / "chat.parquet"), None)
+    assert got.rows == 12 and got.frame["input"].iloc[0][1]["content"] == rows[0]["input"]
+    from tasks.training.split import split_rows
+
+    result = split_rows(got.frame, seed=0, ratios=(0.8, 0.1, 0.1), stratify=True)
+    assert json.loads(result.canonical.splitlines()[0])["input"][0]["role"] == "system"
