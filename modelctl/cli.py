@@ -45,6 +45,7 @@ _GROUPS = [
     ("modelctl.commands.canary_cmds", "canary"),
     ("modelctl.commands.ab_cmds", "ab"),
     ("modelctl.commands.deprecation_cmds", "deprecations"),
+    ("modelctl.commands.finetune_cmds", "finetune"),
 ]
 
 

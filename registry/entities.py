@@ -92,6 +92,9 @@ class Lineage(Frozen):
     hyperparameters: dict[str, Any] | None = None
     training_date: date | None = None
     parent_version: int | None = None
+    trainer: str | None = None
+    manifest: dict[str, Any] | None = None
+    evaluation: dict[str, Any] | None = None
 
 
 class VersionMetadata(Frozen):

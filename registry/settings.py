@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     cache: str = "./.modelctl-cache/"
     config: str | None = None
     snapshot_refresh_seconds: float = 2.0
+    artifacts: str | None = None
+    bedrock_role_arn: str | None = None
+
+    def artifacts_uri(self) -> str:
+        """MODELCTL_ARTIFACTS, else a folder (or S3 prefix) beside the registry."""
+        if self.artifacts:
+            return self.artifacts
+        return self.registry.rstrip("/") + "-artifacts"
 
     def resolved_actor(self) -> str:
         """The actor recorded in history: MODELCTL_ACTOR, else the OS user."""

@@ -65,24 +65,19 @@ class TextClassifier:
         return [dict(zip(self.model.classes_, map(float, row), strict=True)) for row in proba]
 
 
-def train_text_classifier(dataset_path: str | Path, out_path: str | Path, *, c: float = 4.0) -> tuple[str, str]:
-    """Train on a JSONL dataset (``input``/``expected``) and write a JSON artifact; returns (path, sha256).
-
-    Deterministic: the same data gives the same bytes.
-    """
+def classifier_artifact(texts: list[str], labels: list[str], *, c: float = 4.0, max_iter: int = 2000,
+                        trained_on: dict[str, Any] | None = None) -> bytes:
+    """Train TF-IDF + logistic regression and return the JSON artifact's bytes (deterministic)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    rows = [json.loads(line) for line in Path(dataset_path).read_text().splitlines() if line.strip()]
-    texts, labels = [str(r["input"]) for r in rows], [str(r["expected"]) for r in rows]
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, lowercase=True)
     features = vectorizer.fit_transform(texts)
-    model = LogisticRegression(C=c, max_iter=2000, random_state=0).fit(features, labels)
+    model = LogisticRegression(C=c, max_iter=max_iter, random_state=0).fit(features, labels)
     vocab = sorted(vectorizer.vocabulary_.items(), key=lambda kv: kv[1])
     artifact = {
         "format": ARTIFACT_FORMAT,
-        "trained_on": {"file": Path(dataset_path).name, "rows": len(rows),
-                       "sha256": hashlib.sha256(Path(dataset_path).read_bytes()).hexdigest()},
+        "trained_on": trained_on or {"rows": len(texts)},
         "vectorizer": {"ngram_range": [1, 2], "sublinear_tf": True, "lowercase": True,
                        "vocabulary": [term for term, _ in vocab],
                        "idf": [round(float(x), 10) for x in vectorizer.idf_]},
@@ -90,7 +85,19 @@ def train_text_classifier(dataset_path: str | Path, out_path: str | Path, *, c: 
         "coef": [[round(float(x), 10) for x in row] for row in model.coef_],
         "intercept": [round(float(x), 10) for x in model.intercept_],
     }
-    data = json.dumps(artifact, sort_keys=True, separators=(",", ":")).encode()
+    return json.dumps(artifact, sort_keys=True, separators=(",", ":")).encode()
+
+
+def train_text_classifier(dataset_path: str | Path, out_path: str | Path, *, c: float = 4.0) -> tuple[str, str]:
+    """Train on a JSONL dataset (``input``/``expected``) and write a JSON artifact; returns (path, sha256).
+
+    Deterministic: the same data gives the same bytes.
+    """
+    rows = [json.loads(line) for line in Path(dataset_path).read_text().splitlines() if line.strip()]
+    texts, labels = [str(r["input"]) for r in rows], [str(r["expected"]) for r in rows]
+    trained_on = {"file": Path(dataset_path).name, "rows": len(rows),
+                  "sha256": hashlib.sha256(Path(dataset_path).read_bytes()).hexdigest()}
+    data = classifier_artifact(texts, labels, c=c, trained_on=trained_on)
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)
@@ -98,7 +105,11 @@ def train_text_classifier(dataset_path: str | Path, out_path: str | Path, *, c: 
 
 
 def read_artifact(uri: str) -> bytes:
-    """The bytes at a file path or s3:// URI."""
+    """The bytes at a file path, s3:// URI or ``artifacts://`` reference (the artifact store)."""
+    if uri.startswith("artifacts://"):
+        from tasks.training.artifacts import open_artifacts
+
+        return open_artifacts().get(uri)
     if uri.startswith("s3://"):
         import boto3
 
