@@ -43,7 +43,7 @@ def params(model: str, env: Path, suite_path: str) -> FineTuneParams:
 
 def test_success_registers_and_starts_the_ab_test(openai: FakeFineTuning, params: FineTuneParams) -> None:
     result = run_pipeline(params, today=TODAY, poll_seconds=0)
-    assert result.decision == "promote" and result.version == 2 and result.exit_code() == 0
+    assert result.decision == "promote" and result.version == 2 and result.exit_code() == 0, result.reasons
     assert result.job["id"] == "ftjob-0001" and result.job["status"] == "succeeded"
     assert result.job["checkpoints"][0]["step"] == 10
     assert openai.count("POST", "/files") == 2 and openai.count("POST", "/fine_tuning/jobs") == 1
