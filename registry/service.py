@@ -6,6 +6,7 @@ applies them and raises ``PolicyViolation`` listing every unmet criterion. A ref
 
 from __future__ import annotations
 
+import difflib
 import secrets
 import uuid
 from collections.abc import Callable
@@ -96,7 +97,7 @@ class Registry:
         """Apply ``fn`` to an existing model atomically; ModelNotFound when absent."""
         def mutate(current: ModelRecord | None) -> ModelRecord | None:
             if current is None:
-                raise ModelNotFound(f"unknown model {name!r} in {self.uri}")
+                raise self._unknown_model(name)
             return fn(current)
 
         result = self.store.update(name, mutate)
@@ -127,8 +128,18 @@ class Registry:
         """One model; ModelNotFound when absent."""
         record = self.store.read(check_name(name))
         if record is None:
-            raise ModelNotFound(f"unknown model {name!r} in {self.uri}")
+            raise self._unknown_model(name)
         return record
+
+    def _unknown_model(self, name: str) -> ModelNotFound:
+        """ModelNotFound naming the closest registered name, when one is close."""
+        try:
+            names = self.store.names() if self.store.exists() else []
+        except Exception:  # noqa: BLE001 - a suggestion must never hide the real error
+            names = []
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.75)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return ModelNotFound(f"unknown model {name!r} in {self.uri}{hint}")
 
     def get_version(self, name: str, ref: int | str | None) -> Version:
         """A version by number or environment name (None: production, else the latest)."""
@@ -169,6 +180,9 @@ class Registry:
     def register(self, name: str, spec: VersionSpec | dict[str, Any], *, reason: str | None = None,
                  source_file: str | None = None) -> tuple[Version, bool]:
         """Register a configuration; an identical configuration returns the existing version."""
+        if "@" in name:
+            raise InvalidInput(f"register takes a model name, not a reference: {name!r} (the version number "
+                               "is assigned by the registry)", field="name")
         check_name(name)
         if not isinstance(spec, VersionSpec):
             spec = parse_spec(spec, source=source_file or "<input>")

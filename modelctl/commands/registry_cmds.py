@@ -90,10 +90,8 @@ def register(name: str, file: Annotated[Path, typer.Option("--file", "-f", help=
     from registry.spec import load_spec_file
 
     spec = load_spec_file(file)
-    reg = open_registry()
-    if not reg.store.exists():
-        reg.init()
-    version, created = reg.register(parse_ref(name)[0], spec, reason=reason, source_file=str(file))
+    reg = open_registry()  # never created here: a mistyped --registry must not become a new registry
+    version, created = reg.register(name, spec, reason=reason, source_file=str(file))
     if json_out:
         print_json({"name": name, "version": version.number, "digest": version.digest, "created": created})
     else:
