@@ -15,6 +15,7 @@ import traceback
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from typer import _click
 
 from modelctl import __version__
@@ -154,6 +155,12 @@ def run(args: list[str]) -> int:
     except RegistryError as exc:
         sys.stderr.write(f"error: {escape_text(str(exc), keep_newlines=True)}\n")
         return int(exc.exit_code)
+    except ValidationError as exc:  # an entity refused a value that no earlier check caught: still bad input
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        sys.stderr.write(f"error: {escape_text(f'field {where!r}: ' if where else '')}"
+                         f"{escape_text(str(err['msg']))}\n")
+        return 2
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return EXIT_INTERRUPTED

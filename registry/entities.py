@@ -34,7 +34,7 @@ def utcnow() -> datetime:
 class Frozen(BaseModel):
     """Base of every entity: immutable, unknown fields rejected."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class ConfigFields(Frozen):
@@ -56,6 +56,14 @@ class ConfigFields(Frozen):
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return value or None
+
+    @field_validator("tools", "response_format", "params", mode="after")
+    @classmethod
+    def _finite_and_shallow(cls, value: Any) -> Any:
+        from registry.numbers import check_tree
+
+        check_tree(value, "value")
+        return value
 
 
 class ModelConfig(ConfigFields):

@@ -28,6 +28,7 @@ from registry.entities import (
     utcnow,
 )
 from registry.errors import InvalidInput, ModelNotFound, PolicyViolation, VersionNotFound
+from registry.numbers import finite
 from registry.settings import get_settings
 from registry.spec import VersionSpec, parse_spec
 from registry.stores import Store, open_store
@@ -52,6 +53,21 @@ def _require_reason(reason: str | None, what: str) -> str:
     if not reason or not reason.strip():
         raise InvalidInput(f"{what} needs --reason", field="reason")
     return reason
+
+
+def _check_experiment_numbers(*, split: float, min_effect: float, max_days: float | None,
+                              min_samples: int | None, step_min_samples: int | None,
+                              guardrails: dict[str, float] | None, steps: list[float] | None) -> None:
+    """Non-finite numbers and negative counts or durations are bad input (exit 2), never stored."""
+    finite(split, "split")
+    finite(min_effect, "min_effect")
+    finite(max_days, "max_days", positive=True)
+    finite(min_samples, "min_samples", minimum=1)
+    finite(step_min_samples, "step_min_samples", minimum=1)
+    for metric, value in (guardrails or {}).items():
+        finite(value, f"guardrails.{metric}", minimum=0)
+    for i, step in enumerate(steps or []):
+        finite(step, f"steps.{i}")
 
 
 def restage(record: ModelRecord, versions: list[Version] | None = None) -> list[Version]:
@@ -359,6 +375,8 @@ class Registry:
         """Start an A/B test or canary splitting the model's production traffic."""
         if kind not in ("ab", "canary"):
             raise InvalidInput(f"unknown experiment kind {kind!r}", field="kind")
+        _check_experiment_numbers(split=split, min_effect=min_effect, max_days=max_days, min_samples=min_samples,
+                                  step_min_samples=step_min_samples, guardrails=guardrails, steps=steps)
         if steps:
             if any(not 0 < s <= 100 for s in steps) or list(steps) != sorted(steps):
                 raise InvalidInput("canary steps must be increasing percentages in (0, 100]", field="steps")

@@ -8,6 +8,7 @@ import typer
 
 from modelctl.context import open_registry, print_json
 from registry.errors import InvalidInput
+from registry.numbers import finite
 from registry.service import Registry, parse_ref
 
 app = typer.Typer(no_args_is_help=True, help="A/B experiments on a model's production traffic.")
@@ -29,6 +30,7 @@ def parse_guardrails(items: list[str] | None) -> dict[str, float]:
         except ValueError as exc:
             raise InvalidInput(f"guardrail {item!r}: MAX_REGRESSION must be a number (0.05 = 5%)",
                                field="guardrail") from exc
+        finite(out[metric], f"guardrail {metric}", minimum=0)
     return out
 
 

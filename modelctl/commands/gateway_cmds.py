@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from modelctl.context import STATE, print_json
+from modelctl.context import STATE, escape_text, print_json
 from registry.errors import InvalidInput
 
 logs_app = typer.Typer(no_args_is_help=True, help="The request log.")
@@ -30,7 +30,7 @@ def complete(
     if json_out:
         print_json({k: v for k, v in resp.to_dict().items()})
     else:
-        print(resp.text)
+        print(escape_text(resp.text, keep_newlines=True))
 
 
 def feedback(

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from modelctl.context import open_registry, print_json
+from modelctl.context import escape_text, open_registry, print_json
 from registry import yamlio
 from registry.entities import ENVIRONMENTS, ModelRecord, Version
 from registry.errors import InvalidInput, VersionNotFound
@@ -206,8 +206,8 @@ def history(name: Annotated[str | None, typer.Argument()] = None, json_out: Json
     for e in events:
         v = f"@{e.version}" if e.version else ""
         forced = " [forced]" if e.forced else ""
-        print(f"{e.time:%Y-%m-%dT%H:%M:%SZ} {e.actor:<12} {e.action:<20} {e.model}{v}{forced}"
-              f"{'  — ' + e.reason if e.reason else ''}")
+        print(f"{e.time:%Y-%m-%dT%H:%M:%SZ} {escape_text(e.actor):<12} {e.action:<20} {e.model}{v}{forced}"
+              f"{'  — ' + escape_text(e.reason) if e.reason else ''}")
 
 
 def resolve(name: str, env: Annotated[str, typer.Option("--env")] = "production",

@@ -25,7 +25,7 @@ import json
 import operator
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,6 +33,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from registry.errors import InvalidInput
 from registry.yamlio import load_located
+from tasks.evaluation.cases import Case, ScorerSpec
+from tasks.evaluation.scorers import check_scorer
+
+__all__ = ["Case", "Gate", "LoadedSuite", "Margin", "ScorerSpec", "Suite", "load_suite", "parse_dataset"]
 
 _GATE = re.compile(r"^\s*(>=|<=|>|<|==)\s*(-?\d+(?:\.\d+)?(?:[eE]-?\d+)?)\s*(%?)\s*$")
 OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": operator.le, ">": operator.gt,
@@ -84,22 +88,6 @@ def parse_margin(text: str | float) -> Margin:
     return Margin(float(s))
 
 
-class ScorerSpec(BaseModel):
-    """One scorer: a ``type`` plus its parameters (extra keys are the parameters)."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-    type: str
-    name: str | None = None
-
-    @property
-    def metric(self) -> str:
-        return self.name or self.type
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
-
-
 def _check_gate(value: str | float) -> str | float:
     parse_gate("", value)
     return value
@@ -136,25 +124,6 @@ class Suite(BaseModel):
 
     def parsed_margins(self) -> dict[str, Margin]:
         return {m: parse_margin(t) for m, t in self.margins.items()}
-
-
-@dataclass(frozen=True)
-class Case:
-    """One dataset row: an input (text or chat messages), an optional expected answer, metadata."""
-
-    id: str
-    input: str | list[dict[str, Any]]
-    expected: Any = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    def messages(self) -> list[dict[str, Any]]:
-        if isinstance(self.input, str):
-            return [{"role": "user", "content": self.input}]
-        return list(self.input)
-
-    def input_key(self) -> str:
-        """Canonical text of the input (for the cache key)."""
-        return self.input if isinstance(self.input, str) else json.dumps(self.input, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -234,8 +203,6 @@ def load_suite(path: str | Path) -> LoadedSuite:
         suite = Suite.model_validate(located.data)
     except ValidationError as exc:
         raise located.error(exc) from exc
-    from tasks.evaluation.scorers import check_scorer
-
     for i, spec in enumerate(suite.scorers):
         try:
             check_scorer(spec)

@@ -124,3 +124,15 @@ def test_unknown_model_suggests_the_closest(tmp_path: Path, capsys: pytest.Captu
     assert run(capsys, "--registry", reg, "import", str(SEED))[0] == 0
     code, _, err = run(capsys, "--registry", reg, "show", "classification-v3")
     assert code == 2 and "did you mean 'classification-v2'?" in err
+
+
+def test_history_escapes_reason_and_actor(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    reg = str(tmp_path / "reg")
+    assert run(capsys, "--registry", reg, "import", str(SEED))[0] == 0
+    monkeypatch.setenv("MODELCTL_ACTOR", "eve\x1b]0;pwned\x07")
+    assert run(capsys, "--registry", reg, "deprecate", "classification-v2@1",
+               "--reason", "bye\x1b[2J\rgone")[0] == 0
+    code, out, _ = run(capsys, "--registry", reg, "history", "classification-v2")
+    assert code == 0 and "\x1b" not in out and "\x07" not in out and "\r" not in out
+    assert "bye\\x1b[2J\\x0dgone" in out and "eve\\x1b]0;pwned\\x07" in out
