@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 ENVIRONMENTS: tuple[str, ...] = ("development", "staging", "production")
 Environment = Literal["development", "staging", "production"]

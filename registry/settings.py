@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     cache: str = "./.modelctl-cache/"
     config: str | None = None
     snapshot_refresh_seconds: float = 2.0
+    lock_timeout_seconds: float = Field(default=30.0, gt=0, allow_inf_nan=False)
 
     def resolved_actor(self) -> str:
         """The actor recorded in history: MODELCTL_ACTOR, else the OS user."""

@@ -11,7 +11,7 @@ import pytest
 from registry.errors import InvalidInput
 from registry.yamlio import load_text
 from tests.registry.conftest import snapshot_bytes
-from tests.registry.test_cli import GOOD, run, uri, write  # noqa: F401 (uri is a fixture)
+from tests.registry.test_cli import GOOD, run, write
 
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n" \
        "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n" \
