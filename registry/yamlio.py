@@ -20,6 +20,7 @@ from registry.errors import InvalidInput
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_TIMESTAMPS = yaml.SafeLoader("")
 MAX_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 64
 
@@ -61,6 +62,12 @@ def _check_nodes(root: yaml.Node, source: str) -> None:
                 stack.extend((key, value))
         elif isinstance(node, yaml.SequenceNode):
             stack.extend(node.value)
+        elif node.tag == "tag:yaml.org,2002:timestamp":
+            try:
+                _TIMESTAMPS.construct_yaml_timestamp(node)  # type: ignore[arg-type]
+            except (ValueError, OverflowError) as exc:
+                raise InvalidInput(f"invalid date {node.value!r}: {exc}", file=source,
+                                   line=node.start_mark.line + 1) from exc
         elif node.tag == "tag:yaml.org,2002:float":
             try:
                 finite = math.isfinite(float(node.value.replace("_", "")))

@@ -239,24 +239,41 @@ def validate(json_out: JsonOpt = False) -> None:
         raise typer.Exit(1)
 
 
-def copy(src: Annotated[str, typer.Option("--from")], dst: Annotated[str, typer.Option("--to")]) -> None:
-    """Copy a whole store (file <-> S3) with full fidelity."""
+def copy(src: Annotated[str, typer.Option("--from", help="Source registry URI (directory or s3://).")],
+         dst: Annotated[str, typer.Option("--to", help="Target registry URI (directory or s3://).")],
+         force: Annotated[bool, typer.Option("--force", help="Overwrite a target registry that holds models.")] = False,
+         json_out: JsonOpt = False) -> None:
+    """Copy a whole store (file <-> S3) with full fidelity; refuses to overwrite a registry unless --force."""
+    from registry.errors import PolicyViolation
     from registry.stores import open_store
 
     source, target = open_store(src), open_store(dst)
     if not source.exists():
         raise InvalidInput(f"no registry at {src}", field="from")
-    target.initialize()
+    if target.exists() and not force:
+        existing = target.names()
+        if existing or target.aux_keys():
+            raise PolicyViolation(f"refused: {dst} already holds a registry ({len(existing)} model(s)); "
+                                  "copying would overwrite its history", ["pass --force to overwrite it"])
     names = source.names()
-    for name in names:
-        data = source.read_raw(name)
+    documents = {name: source.read_raw(name) for name in names}  # read (and verify) everything first
+    for name, data in documents.items():
+        if data is not None:
+            from registry.stores.base import decode_record
+
+            decode_record(data, f"{src} model {name}")
+    target.initialize()
+    for name, data in documents.items():
         if data is not None:
             target.write_raw(name, data)  # type: ignore[attr-defined]
     for key in source.aux_keys():
-        data = source.read_aux(key)
-        if data is not None:
-            target.write_aux(key, data)
-    print(f"copied {len(names)} model(s) from {src} to {dst}")
+        aux = source.read_aux(key)
+        if aux is not None:
+            target.write_aux(key, aux)
+    if json_out:
+        print_json({"from": src, "to": dst, "models": len(names), "forced": force})
+    else:
+        print(f"copied {len(names)} model(s) from {src} to {dst}")
 
 
 def archive(ref: str, reason: ReasonOpt = None) -> None:
