@@ -45,6 +45,7 @@ class FileConfig(BaseModel):
     strict_model_ids: list[str] = Field(default_factory=list)
     soft_deadline_lead_days: int = 30
     capture_redact_patterns: list[str] = Field(default_factory=list)
+    capture_redact_defaults: bool = True
     provider_timeout_seconds: float = 60.0
     provider_max_attempts: int = 5
     retry_base_seconds: float = 0.5
