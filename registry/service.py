@@ -89,6 +89,50 @@ def restage(record: ModelRecord, versions: list[Version] | None = None) -> list[
     return out
 
 
+def rollback_target(record: ModelRecord, environment: str) -> tuple[int | None, list[str]]:
+    """The version a rollback of ``environment`` goes to, and why more recent ones were skipped.
+
+    Candidates are the versions the environment served, most recent first (the pointer's previous
+    version, then the history). A version rolled back from is not a candidate again until it is
+    promoted anew.
+    """
+    current = record.env_version(environment)
+    served: list[int] = []
+    rolled_back_from: set[int] = set()
+    for e in record.history:
+        before, after = e.before or {}, e.after or {}
+        if e.action not in ("promote", "rollback") or after.get("environment") != environment:
+            continue
+        if e.action == "rollback" and isinstance(before.get("version"), int):
+            rolled_back_from.add(before["version"])
+        if isinstance(after.get("version"), int):
+            if e.action == "promote":
+                rolled_back_from.discard(after["version"])
+            served.append(after["version"])
+    pointer = record.environments.get(environment)
+    order = [pointer.previous] if pointer is not None and pointer.previous is not None else []
+    order += list(reversed(served))
+    skipped: list[str] = []
+    seen: set[int] = set()
+    for number in order:
+        if number in seen or number == current:
+            continue
+        seen.add(number)
+        version = record.version(number)
+        if version is None:
+            continue
+        latest = record.latest_eval(version.digest)
+        if number in rolled_back_from:
+            skipped.append(f"{record.name}@{number}: rolled back from")
+        elif version.deprecated:
+            skipped.append(f"{record.name}@{number}: deprecated")
+        elif latest is not None and not latest.passed:
+            skipped.append(f"{record.name}@{number}: its latest evaluation failed ({latest.suite})")
+        else:
+            return number, skipped
+    return None, skipped
+
+
 class Registry:
     """Operations on a registry store, each recorded in history with actor, time and reason."""
 
@@ -264,21 +308,27 @@ class Registry:
         return self._version(self._change(name, fn), version)
 
     def rollback(self, name: str, environment: str, *, reason: str | None) -> Version:
-        """Swap an environment back to its previous version (and keep the current one as target)."""
+        """Point an environment back at its previous *good* version: walking back through the versions it
+        served, skip the deprecated, those whose latest evaluation failed, and those rolled back from."""
         if environment not in ENVIRONMENTS:
             raise InvalidInput(f"unknown environment {environment!r}", field="env")
         reason = _require_reason(reason, "rollback")
 
         def fn(record: ModelRecord) -> ModelRecord:
             old = record.environments.get(environment)
-            if old is None or old.previous is None:
+            if old is None or old.version is None:
                 raise PolicyViolation(f"refused: {name} has no rollback target in {environment}")
-            pointer = EnvPointer(version=old.previous, previous=old.version, updated_at=utcnow(),
+            target, skipped = rollback_target(record, environment)
+            if target is None:
+                raise PolicyViolation(f"refused: {name} has no rollback target in {environment} (no previous "
+                                      "good version)", skipped)
+            pointer = EnvPointer(version=target, previous=old.version, updated_at=utcnow(),
                                  updated_by=self.actor, reason=reason)
             envs = {**record.environments, environment: pointer}
-            event = self._event("rollback", name, version=old.previous, reason=reason,
+            event = self._event("rollback", name, version=target, reason=reason,
                                 before={"environment": environment, "version": old.version},
-                                after={"environment": environment, "version": old.previous})
+                                after={"environment": environment, "version": target,
+                                       **({"skipped": skipped} if skipped else {})})
             updated = record.model_copy(update={"environments": envs})
             return self._with(updated, event, versions=restage(updated))
 

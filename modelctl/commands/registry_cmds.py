@@ -146,12 +146,19 @@ def promote(ref: Annotated[str, typer.Argument(help="NAME@VERSION")],
 
 def rollback(name: str, env: Annotated[str, typer.Option("--env", help="Environment to roll back.")],
              reason: ReasonOpt = None, json_out: JsonOpt = False) -> None:
-    """Point an environment back at its previous version."""
-    v = open_registry().rollback(parse_ref(name)[0], env, reason=reason)
+    """Point an environment back at its previous good version (skipping deprecated, failed-evaluation and
+    rolled-back-from versions); refused when there is none."""
+    reg = open_registry()
+    model = parse_ref(name)[0]
+    v = reg.rollback(model, env, reason=reason)
+    last = next((e for e in reversed(reg.get_model(model).history) if e.action == "rollback"), None)
+    skipped = list((last.after or {}).get("skipped", [])) if last else []
     if json_out:
-        print_json({"name": name, "version": v.number, "environment": env})
+        print_json({"name": model, "version": v.number, "environment": env, "skipped": skipped})
     else:
-        print(f"{name} {env} rolled back to @{v.number}")
+        print(f"{model} {env} rolled back to @{v.number}")
+        for line in skipped:
+            print(f"  skipped {line}")
 
 
 def _numbered(ref: str) -> tuple[str, int]:
