@@ -13,6 +13,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from pydantic import ValidationError
+
 from registry import policy
 from registry.entities import (
     ENVIRONMENTS,
@@ -53,6 +55,10 @@ def _require_reason(reason: str | None, what: str) -> str:
     if not reason or not reason.strip():
         raise InvalidInput(f"{what} needs --reason", field="reason")
     return reason
+
+
+def _plain(value: Any) -> Any:
+    return value.model_dump(mode="json") if hasattr(value, "model_dump") else value
 
 
 def _check_experiment_numbers(*, split: float, min_effect: float, max_days: float | None,
@@ -140,7 +146,9 @@ class Registry:
         settings = get_settings()
         self.store = store
         self.actor = actor or settings.resolved_actor()
-        self.extra_strict = tuple(settings.file_config().strict_model_ids)
+        file_config = settings.file_config()
+        self.extra_strict = tuple(file_config.strict_model_ids)
+        self.require_flow_evaluation = file_config.require_flow_evaluation
 
     @property
     def uri(self) -> str:
@@ -254,8 +262,13 @@ class Registry:
                                file=source_file, field="kind")
         outcome: dict[str, Any] = {}
 
+        if "kind" not in model_fields and (spec.dimension or "embed" in config.model_id.lower()):
+            inferred_kind: dict[str, Any] = {"kind": "embedding"}
+        else:
+            inferred_kind = {}
+
         def mutate(current: ModelRecord | None) -> ModelRecord | None:
-            record = current or ModelRecord(name=name, **model_fields)
+            record = current or ModelRecord(name=name, **{**inferred_kind, **model_fields})
             if current is not None:
                 differing = {k: v for k, v in model_fields.items() if getattr(current, k) != v}
                 if differing:
@@ -276,8 +289,10 @@ class Registry:
         self.store.update(name, mutate)
         return outcome["version"], outcome["created"]
 
-    def promote(self, name: str, version: int, to: str, *, reason: str | None, force: bool = False) -> Version:
-        """Point an environment at a version, enforcing the production gates."""
+    def promote(self, name: str, version: int, to: str, *, reason: str | None, force: bool = False,
+                migration_acknowledged: bool = False) -> Version:
+        """Point an environment at a version, enforcing the production gates; a change of embedding model
+        or dimension in production also needs ``migration_acknowledged`` (its plan is recorded)."""
         if to not in ENVIRONMENTS:
             raise InvalidInput(f"unknown environment {to!r}; one of {', '.join(ENVIRONMENTS)}", field="to")
         reason = _require_reason(reason, "promote")
@@ -288,8 +303,12 @@ class Registry:
             if old.version == version:
                 return None
             forced = False
+            migration = policy.embedding_migration(record, target, to) if to == "production" else None
+            if migration and not migration_acknowledged:
+                raise PolicyViolation(f"refused: {name}@{version} changes the embedding space in production",
+                                      [migration, "after planning the re-embedding, pass --migration-acknowledged"])
             if to == "production":
-                decision = policy.production_gate(record, target, self.extra_strict)
+                decision = policy.production_gate(record, target, self.extra_strict, self.require_flow_evaluation)
                 if not decision.ok:
                     if decision.blocking or not force:
                         hint = [] if decision.blocking else ["override the evaluation gate with --force --reason"]
@@ -301,7 +320,8 @@ class Registry:
             envs = {**record.environments, to: pointer}
             event = self._event("promote", name, version=version, reason=reason, forced=forced,
                                 before={"environment": to, "version": old.version},
-                                after={"environment": to, "version": version})
+                                after={"environment": to, "version": version,
+                                       **({"migration": migration} if migration else {})})
             updated = record.model_copy(update={"environments": envs})
             return self._with(updated, event, versions=restage(updated))
 
@@ -334,6 +354,34 @@ class Registry:
 
         record = self._change(name, fn)
         return self._version(record, record.env_version(environment) or 0)
+
+    def annotate(self, name: str, version: int, *, reason: str | None = None, **metadata: Any) -> Version:
+        """Change a version's metadata (pricing, corpus size, notes, ...): never its configuration or digest."""
+        allowed = {"pricing", "corpus_size", "corpus_avg_tokens", "dimension", "notes", "description",
+                   "retrain_schedule", "tags"}
+        metadata = {k: v for k, v in metadata.items() if v is not None}
+        unknown = set(metadata) - allowed
+        if unknown:
+            raise InvalidInput(f"not version metadata: {sorted(unknown)}", field=sorted(unknown)[0])
+        if not metadata:
+            raise InvalidInput("nothing to annotate: give --pricing, --corpus-size, --notes, ...", field="metadata")
+
+        def fn(record: ModelRecord) -> ModelRecord | None:
+            v = self._version(record, version)
+            try:
+                new = Version.model_validate({**v.model_dump(), **metadata})
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                raise InvalidInput(str(err["msg"]), field=".".join(str(x) for x in err["loc"])) from exc
+            if new == v:
+                return None
+            before = {k: _plain(getattr(v, k)) for k in metadata}
+            after = {k: _plain(getattr(new, k)) for k in metadata}
+            versions = [new if x.number == version else x for x in record.versions]
+            event = self._event("annotate", name, version=version, reason=reason, before=before, after=after)
+            return self._with(record, event, versions=versions)
+
+        return self._version(self._change(name, fn), version)
 
     def archive(self, name: str, version: int, *, reason: str | None) -> Version:
         """Archive a version no environment points at."""
@@ -438,6 +486,10 @@ class Registry:
         holder: dict[str, Experiment] = {}
 
         def fn(record: ModelRecord) -> ModelRecord:
+            if policy.is_embedding(record):
+                raise PolicyViolation(f"refused: {name} is an embedding model; an experiment would split users "
+                                      "across two vector spaces (queries embedded by one model, documents by "
+                                      "the other); migrate the corpus and promote with --migration-acknowledged")
             running = record.running_experiment()
             if running is not None:
                 raise PolicyViolation(f"refused: experiment {running.id} is already running on {name}; "

@@ -46,6 +46,7 @@ class FileConfig(BaseModel):
     soft_deadline_lead_days: int = 30
     capture_redact_patterns: list[str] = Field(default_factory=list)
     capture_redact_defaults: bool = True
+    require_flow_evaluation: bool = False
     provider_timeout_seconds: float = 60.0
     provider_max_attempts: int = 5
     retry_base_seconds: float = 0.5

@@ -303,18 +303,28 @@ def _exit_on_sigterm() -> None:
 
 
 # -- reader ---------------------------------------------------------------------------------------
-def _as_date(value: str | date | datetime | None) -> date | None:
+def _as_date(value: str | date | datetime | None, field: str = "since") -> date | None:
     if value is None or isinstance(value, date) and not isinstance(value, datetime):
         return value  # type: ignore[return-value]
     if isinstance(value, datetime):
         return value.astimezone(UTC).date() if value.tzinfo else value.date()
-    return date.fromisoformat(str(value)[:10])
+    return _as_ts(value, field).date()  # type: ignore[union-attr]
 
 
-def _as_ts(value: str | date | datetime | None) -> pd.Timestamp | None:
+def _as_ts(value: str | date | datetime | None, field: str = "since") -> pd.Timestamp | None:
+    from registry.errors import InvalidInput
+
     if value is None:
         return None
-    ts = pd.Timestamp(value)
+    try:
+        if isinstance(value, str):
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InvalidInput(f"{value!r} is not a date or time: use YYYY-MM-DD or an ISO-8601 time",
+                           field=field) from exc
+    if ts is pd.NaT:
+        raise InvalidInput(f"{value!r} is not a date or time", field=field)
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
@@ -454,7 +464,7 @@ def load_requests(uri: str | None = None, model: str | None = None, since: str |
     import pyarrow.compute as pc
 
     listing = _Listing(uri or get_settings().log)
-    first, last = _as_date(since), _as_date(until)
+    first, last = _as_date(since, "since"), _as_date(until, "until")
     table = _read_table(listing, listing.files("requests", first, last), REQUEST_SCHEMA)
     skipped = skipped_lines(table)
     mask = None
@@ -462,7 +472,7 @@ def load_requests(uri: str | None = None, model: str | None = None, since: str |
         if value is not None:
             cond = pc.equal(table[column], value)
             mask = cond if mask is None else pc.and_(mask, cond)
-    lo, hi = _as_ts(since), _as_ts(until)
+    lo, hi = _as_ts(since, "since"), _as_ts(until, "until")
     if lo is not None:
         cond = pc.greater_equal(table["timestamp"], pa.scalar(lo.to_pydatetime(), pa.timestamp("us", tz="UTC")))
         mask = cond if mask is None else pc.and_(mask, cond)

@@ -42,9 +42,13 @@ def feedback(
 ) -> None:
     """Attach feedback to a logged request."""
     from tasks.gateway import Gateway
+    from tasks.request_log import load_requests
 
     if not request_id.strip():
         raise InvalidInput("empty request id", field="request_id")
+    known = load_requests(columns=["request_id"], with_feedback=False)
+    if not (known["request_id"] == request_id).any():
+        raise InvalidInput(f"unknown request id {request_id!r}: not in the request log", field="request_id")
     gw = Gateway(registry_uri=STATE.registry_uri)
     try:
         gw.feedback(request_id, thumbs_up=thumbs, quality_score=score, label=label, verified_by=verified_by)

@@ -134,10 +134,14 @@ def promote(ref: Annotated[str, typer.Argument(help="NAME@VERSION")],
             to: Annotated[str, typer.Option("--to", help="development, staging or production")],
             reason: ReasonOpt = None,
             force: Annotated[bool, typer.Option("--force", help="Override the evaluation gate (not pinning).")] = False,
+            migration_acknowledged: Annotated[bool, typer.Option(
+                "--migration-acknowledged",
+                help="Confirm the re-embedding plan of a change of embedding model or dimension.")] = False,
             json_out: JsonOpt = False) -> None:
     """Promote a version to an environment (production needs strict pinning and a passing eval)."""
     name, number = _numbered(ref)
-    v = open_registry().promote(name, number, to, reason=reason, force=force)
+    v = open_registry().promote(name, number, to, reason=reason, force=force,
+                                migration_acknowledged=migration_acknowledged)
     if json_out:
         print_json({"name": name, "version": v.number, "environment": to, "stage": v.stage, "forced": force})
     else:
@@ -283,6 +287,45 @@ def copy(src: Annotated[str, typer.Option("--from", help="Source registry URI (d
         print(f"copied {len(names)} model(s) from {src} to {dst}")
 
 
+def _parse_pricing(text: str | None) -> dict[str, float] | None:
+    from registry.numbers import finite
+
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError as exc:
+        raise InvalidInput(f"--pricing {text!r}: expected INPUT_PER_1M[,OUTPUT_PER_1M] in USD",
+                           field="pricing") from exc
+    if not 1 <= len(values) <= 2:
+        raise InvalidInput(f"--pricing {text!r}: expected INPUT_PER_1M[,OUTPUT_PER_1M]", field="pricing")
+    for value in values:
+        finite(value, "pricing", minimum=0)
+    return {"input_per_1m": values[0], "output_per_1m": values[1] if len(values) > 1 else 0.0}
+
+
+def annotate(ref: Annotated[str, typer.Argument(help="NAME@VERSION")],
+             pricing: Annotated[str | None, typer.Option(
+                 "--pricing", help="USD per 1M tokens: INPUT[,OUTPUT], e.g. 2.5,10")] = None,
+             corpus_size: Annotated[int | None, typer.Option(
+                 "--corpus-size", help="Documents embedded with this version.", min=0)] = None,
+             corpus_avg_tokens: Annotated[int | None, typer.Option(
+                 "--corpus-avg-tokens", help="Average tokens per document.", min=1)] = None,
+             notes: Annotated[str | None, typer.Option("--notes", help="Free-text notes.")] = None,
+             description: Annotated[str | None, typer.Option("--description", help="What changed and why.")] = None,
+             reason: ReasonOpt = None, json_out: JsonOpt = False) -> None:
+    """Change a version's metadata (never its configuration or digest); recorded in history."""
+    name, number = _numbered(ref)
+    v = open_registry().annotate(name, number, reason=reason, pricing=_parse_pricing(pricing),
+                                 corpus_size=corpus_size, corpus_avg_tokens=corpus_avg_tokens, notes=notes,
+                                 description=description)
+    if json_out:
+        print_json(version_json(open_registry().get_model(name), v))
+    else:
+        print(f"{name}@{v.number} annotated ({v.digest})")
+
+
 def archive(ref: str, reason: ReasonOpt = None) -> None:
     """Archive a version that no environment uses."""
     name, number = _numbered(ref)
@@ -314,4 +357,5 @@ def register_commands(app: typer.Typer) -> None:
     app.command("validate")(validate)
     app.command("copy")(copy)
     app.command("archive")(archive)
+    app.command("annotate")(annotate)
     app.command("deprecate")(deprecate)

@@ -169,3 +169,35 @@ def test_time_is_not_wasted_on_a_clean_log(tmp_path: Path) -> None:
     start = time.monotonic()
     assert len(load_requests(str(uri))) == 2000
     assert time.monotonic() - start < 5
+
+
+def _cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, log: Path, *args: str) -> tuple[int, str]:
+    from modelctl.cli import main
+
+    monkeypatch.setenv("MODELCTL_LOG", str(log))
+    with pytest.raises(SystemExit) as exc:
+        main(list(args))
+    return int(exc.value.code or 0), capsys.readouterr().err
+
+
+def test_feedback_for_an_unknown_request_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "logs"
+    writer = RequestLogWriter(str(log), flush_interval=3600)
+    writer.append("requests", record(1))
+    writer.close()
+    assert _cli(capsys, monkeypatch, log, "--registry", str(tmp_path / "r"), "init")[0] == 0
+    code, err = _cli(capsys, monkeypatch, log, "--registry", str(tmp_path / "r"), "feedback", "r404", "--thumbs-up")
+    assert code == 2 and "unknown request id 'r404'" in err
+    assert not (log / "feedback").exists()
+    code, err = _cli(capsys, monkeypatch, log, "--registry", str(tmp_path / "r"), "feedback", "r1", "--score", "nan")
+    assert code == 2 and "quality_score" in err
+    code, err = _cli(capsys, monkeypatch, log, "--registry", str(tmp_path / "r"), "feedback", "r1", "--score", "1.5")
+    assert code == 2 and "quality_score" in err
+
+
+@pytest.mark.parametrize("since", ["garbage", "yesterday", "2026-13-45", "2026-02-30T10:00"])
+def test_logs_show_with_a_bad_since_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch, since: str) -> None:
+    code, err = _cli(capsys, monkeypatch, tmp_path / "logs", "logs", "show", "--since", since)
+    assert code == 2 and "'since'" in err and "Traceback" not in err
