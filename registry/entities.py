@@ -66,6 +66,26 @@ class ConfigFields(Frozen):
         return value
 
 
+_LOCAL_PARAMS: dict[str, tuple[str, float]] = {  # name -> (kind, minimum)
+    "sentences": ("int", 1), "dimension": ("int", 1), "simulated_latency_ms": ("number", 0),
+}
+
+
+def check_local_params(params: dict[str, Any]) -> None:
+    """The local provider's parameters have the right types and ranges (checked at registration)."""
+    for name, (kind, minimum) in _LOCAL_PARAMS.items():
+        if name not in params:
+            continue
+        value = params[name]
+        ok_type = isinstance(value, int) if kind == "int" else isinstance(value, int | float)
+        if isinstance(value, bool) or not ok_type or value < minimum:
+            raise ValueError(f"params.{name} must be {'an integer' if kind == 'int' else 'a number'} "
+                             f">= {minimum:g}, got {value!r}")
+    sha = params.get("artifact_sha256")
+    if sha is not None and not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
+        raise ValueError("params.artifact_sha256 must be 64 lowercase hex characters")
+
+
 class ModelConfig(ConfigFields):
     """The configuration that determines a model's behaviour: everything inside the digest."""
 

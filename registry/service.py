@@ -43,7 +43,7 @@ def parse_ref(text: str) -> tuple[str, int | str | None]:
     check_name(name)
     if not sep:
         return name, None
-    if ref.isdigit() and int(ref) >= 1:
+    if ref.isascii() and ref.isdigit() and int(ref) >= 1:
         return name, int(ref)
     if ref in ENVIRONMENTS:
         return name, ref

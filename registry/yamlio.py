@@ -62,6 +62,9 @@ def _check_nodes(root: yaml.Node, source: str) -> None:
                 stack.extend((key, value))
         elif isinstance(node, yaml.SequenceNode):
             stack.extend(node.value)
+        elif node.tag == "tag:yaml.org,2002:int" and len(node.value) > 40:
+            raise InvalidInput(f"number too large ({len(node.value)} digits)", file=source,
+                               line=node.start_mark.line + 1)
         elif node.tag == "tag:yaml.org,2002:timestamp":
             try:
                 _TIMESTAMPS.construct_yaml_timestamp(node)  # type: ignore[arg-type]
@@ -96,6 +99,8 @@ class LocatedYaml:
             line = mark.line + 1 if mark is not None else None
             problem = getattr(exc, "problem", None) or str(exc)
             raise InvalidInput(f"malformed YAML: {problem}", file=source, line=line) from exc
+        except (ValueError, OverflowError, RecursionError) as exc:  # a value the constructor cannot build
+            raise InvalidInput(f"unreadable YAML value: {str(exc).splitlines()[0][:200]}", file=source) from exc
 
     def line_of(self, loc: Sequence[str | int]) -> int | None:
         """1-based line of the node at ``loc`` (or of its closest existing parent)."""

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from registry.errors import InvalidInput
+from tasks.ab.validate import validate_table
 
 REQUIRED = ["variant", "user_id", "latency_ms", "cost_usd", "error"]
 OPTIONAL = ["experiment_id", "quality_score", "thumbs_up"]
@@ -55,6 +56,7 @@ def _normalise(batch: pa.RecordBatch | pa.Table, experiment_id: str | None, sour
                            file=source, field=missing[0])
     if experiment_id is not None and "experiment_id" in table.column_names:
         table = table.filter(pc.equal(table["experiment_id"].cast(pa.string()), experiment_id))
+    validate_table(table, source)
     cols = {
         "variant": table["variant"].cast(pa.string()),
         "user_id": table["user_id"].cast(pa.string()),
@@ -119,6 +121,7 @@ def _parquet_arms(source: str, experiment_id: str | None) -> dict[str, ArmData]:
                            file=source, field=missing[0])
     filter_on = experiment_id is not None and "experiment_id" in names
     keys = pf.read(columns=["user_id", "variant", *(["experiment_id"] if filter_on else [])])
+    validate_table(keys, source)
     encoded = pc.dictionary_encode(keys["user_id"].cast(pa.string()).combine_chunks())
     idx = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     users = len(encoded.dictionary)
@@ -138,6 +141,7 @@ def _parquet_arms(source: str, experiment_id: str | None) -> dict[str, ArmData]:
     offset = 0
     for group in range(pf.num_row_groups):
         table = pf.read_row_group(group, columns=wanted)
+        validate_table(table, source, offset)
         rows = table.num_rows
         sel = slice(offset, offset + rows)
         offset += rows
@@ -177,6 +181,13 @@ def _parquet_arms(source: str, experiment_id: str | None) -> dict[str, ArmData]:
 
 def load_arms(source: str, experiment_id: str | None = None) -> dict[str, ArmData]:
     """Stream ``source`` and return per-user sufficient statistics for control and treatment."""
+    try:
+        return _load_arms(source, experiment_id)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"unreadable table: {str(exc).splitlines()[0]}", file=source) from exc
+
+
+def _load_arms(source: str, experiment_id: str | None) -> dict[str, ArmData]:
     if "://" not in source and not Path(source).exists():
         raise InvalidInput("file not found", file=source)
     if source.endswith(".parquet") and "://" not in source:

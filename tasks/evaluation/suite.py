@@ -169,10 +169,18 @@ def _case(row: dict[str, Any], where: str, line: int) -> Case:
 def parse_dataset(data: bytes, where: str) -> list[Case]:
     """JSONL (one case per line) or CSV (header with id, input, expected)."""
     cases: list[Case] = []
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InvalidInput(f"not UTF-8 text (byte {exc.start})", file=where, line=line) from exc
     if where.endswith(".csv"):
         reader = csv.DictReader(io.StringIO(data.decode("utf-8")))
-        for i, row in enumerate(reader, start=2):
-            cases.append(_case(dict(row), where, i))
+        try:
+            for i, row in enumerate(reader, start=2):
+                cases.append(_case(dict(row), where, i))
+        except csv.Error as exc:
+            raise InvalidInput(f"malformed CSV: {exc}", file=where, line=reader.line_num) from exc
     else:
         for i, line in enumerate(data.decode("utf-8").splitlines(), start=1):
             if not line.strip():
