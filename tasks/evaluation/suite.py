@@ -172,8 +172,8 @@ def parse_dataset(data: bytes, where: str) -> list[Case]:
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise InvalidInput(f"not UTF-8 text (byte {exc.start})", file=where, line=line) from exc
+        raise InvalidInput(f"not UTF-8 text (byte {exc.start})", file=where,
+                           line=data[: exc.start].count(b"\n") + 1) from exc
     if where.endswith(".csv"):
         reader = csv.DictReader(io.StringIO(data.decode("utf-8")))
         try:
