@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError
 from registry import yamlio
 from registry.entities import (
     CONFIG_FIELDS,
+    DeprecationPlan,
     EnvPointer,
     EvalRecord,
     Frozen,
@@ -66,6 +67,8 @@ class SeedEntry(Frozen):
     response_format: Any = None
     params: dict[str, Any] | None = None
     pricing: Pricing | None = None
+    deprecation_plans: list[DeprecationPlan] | None = None
+    deprecation: Literal["critical"] | None = None  # written by export; informational on import
 
 
 def _infer_provider(entry: SeedEntry) -> str | None:
@@ -234,6 +237,16 @@ def _import_mutation(registry: Registry, name: str, entry: SeedEntry, spec: Vers
                                                                   "version": old.version if old else None},
                                            after={"environment": env, "version": version.number,
                                                   "via": "import"}))
+        plans = list(record.deprecation_plans)
+        for exported in entry.deprecation_plans or []:
+            affected = [version.number] if exported.model_id == version.config.model_id else []
+            plan = exported.model_copy(update={"affected_versions": affected})
+            old_plan = next((p for p in plans if p.model_id == plan.model_id), None)
+            if old_plan != plan:
+                plans = [p for p in plans if p.model_id != plan.model_id] + [plan]
+                history.append(registry._event("deprecation_update", name, reason="imported",
+                                               after=plan.model_dump(mode="json", exclude_none=True)))
+        record = record.model_copy(update={"deprecation_plans": plans})
         outcome.update(number=version.number, changed=len(history) > len(current.history if current else []))
         if not outcome["changed"]:
             return None
@@ -283,6 +296,13 @@ def export_seed(registry: Registry) -> dict[str, Any]:
         })
         if record.kind not in ("chat", "embedding"):
             entry["kind"] = record.kind
+        if record.deprecation_plans:
+            entry["deprecation_plans"] = [p.model_dump(mode="json", exclude_none=True,
+                                                       exclude={"affected_versions", "updated_at"})
+                                          for p in record.deprecation_plans]
+            if any(p.severity == "critical" and p.status != "migrated" and
+                   (v.number in p.affected_versions or p.model_id == cfg.model_id) for p in record.deprecation_plans):
+                entry["deprecation"] = "critical"
         if not ft or ft != cfg.model_id:
             entry.pop("base_model", None)
         models[record.name] = {k: val for k, val in entry.items() if val is not None}

@@ -323,7 +323,11 @@ class Registry:
                                 after={"environment": to, "version": version,
                                        **({"migration": migration} if migration else {})})
             updated = record.model_copy(update={"environments": envs})
-            return self._with(updated, event, versions=restage(updated))
+            versions = restage(updated)
+            if to == "production":  # the seed's deployed_date: when a version first reached production
+                versions = [v.model_copy(update={"deployed_date": utcnow().date()})
+                            if v.number == version and v.deployed_date is None else v for v in versions]
+            return self._with(updated, event, versions=versions)
 
         return self._version(self._change(name, fn), version)
 

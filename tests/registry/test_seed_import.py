@@ -79,3 +79,28 @@ def test_copy_refuses_to_overwrite_a_registry_unless_forced(uri: str, tmp_path: 
     assert snapshot_bytes(other) == before
     assert run(capsys, "copy", "--from", uri, "--to", other, "--force")[0] == 0
     assert not open_registry(other).get_model("classification-v2").versions[0].deprecated
+
+
+def test_export_keeps_plans_marks_critical_and_sets_deployed_date(uri: str, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import yaml
+
+    from registry.entities import DeprecationPlan, utcnow
+    from registry.service import open_registry
+
+    reg = open_registry(uri)
+    v, _ = reg.register("classification-v2", {"provider": "openai", "model_id": "gpt-4o-2024-08-06"})
+    reg.record_eval("classification-v2", v.number, suite="s", passed=True)
+    reg.promote("classification-v2", v.number, "production", reason="new")
+    plan = DeprecationPlan(model_id="gpt-4o-2024-08-06", provider="openai", status="deprecated",
+                           severity="critical", affected_versions=[v.number])
+    reg.upsert_deprecation_plan("classification-v2", plan, reason="scan")
+    out_file = tmp_path / "export.yaml"
+    assert run(capsys, "--registry", uri, "export", str(out_file))[0] == 0
+    entry = yaml.safe_load(out_file.read_text())["models"]["classification-v2"]
+    assert entry["deployed_date"] == utcnow().date().isoformat()
+    assert entry["deprecation"] == "critical" and entry["deprecation_plans"][0]["model_id"] == "gpt-4o-2024-08-06"
+    again = str(tmp_path / "again")
+    assert run(capsys, "--registry", again, "import", str(out_file))[0] == 0
+    assert open_registry(again).get_model("classification-v2").deprecation_plans[0].severity == "critical"
+    assert run(capsys, "--registry", again, "export")[1] == out_file.read_text()
