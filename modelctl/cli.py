@@ -109,6 +109,44 @@ def _hoist_global_options(args: list[str]) -> list[str]:
     return hoisted + out
 
 
+_LABELS = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "Path": "PATH", "bool": None}
+
+
+def _label(param: Any, ctx: Any) -> str | None:
+    """A conventional metavar (TEXT, INTEGER, ...) instead of typer 0.29's ``<str>``/``<bool>``."""
+    if getattr(param, "is_flag", False):
+        return None
+    raw = str(param.display_type(ctx)).strip("<>")
+    if "|" in raw:
+        return "[" + raw + "]"
+    suffix = "..." if getattr(param, "nargs", 1) != 1 or getattr(param, "multiple", False) else ""
+    base = raw.removeprefix("list[").removesuffix("]")
+    return (_LABELS.get(base, base.upper()) or "") + suffix
+
+
+def _polish_help(command: Any) -> None:
+    """Help output: no ``<str>``/``<bool>`` placeholders; arguments shown as NAME, not ``{name}``."""
+    for sub in getattr(command, "commands", {}).values():
+        _polish_help(sub)
+    original = getattr(command, "get_help_option", None)
+    if original is not None:
+        def help_option(ctx: Any, original: Any = original) -> Any:
+            option = original(ctx)
+            if option is not None:
+                option.display_type_rich = lambda ctx: None
+            return option
+
+        command.get_help_option = help_option
+    for param in getattr(command, "params", []):
+        try:
+            param.display_type_rich = lambda ctx, p=param: _label(p, ctx)
+            if param.param_type_name == "argument":
+                upper = param.name.upper()
+                param._usage_display_name = lambda p=param, u=upper: u if p.required else f"[{u}]"
+        except (AttributeError, TypeError):  # another typer: keep its defaults
+            continue
+
+
 EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 70
 
@@ -137,6 +175,7 @@ def _internal_error(exc: BaseException) -> int:
 def run(args: list[str]) -> int:
     """Run the CLI on ``args`` and return the exit code (never raises but SystemExit from below)."""
     command = typer.main.get_command(app)
+    _polish_help(command)
     args = _hoist_global_options(args)
     STATE.debug = "--debug" in args[: args.index("--") if "--" in args else len(args)]
     try:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from modelctl.context import escape_text, open_registry, print_json
+from modelctl.context import escape_text, open_registry, print_json, to_json
 from registry import yamlio
 from registry.entities import ENVIRONMENTS, ModelRecord, Version
 from registry.errors import InvalidInput, VersionNotFound
@@ -64,27 +64,41 @@ def init(json_out: JsonOpt = False) -> None:
         print(f"{'initialised' if created else 'already initialised:'} registry at {reg.uri}")
 
 
-def import_(file: Annotated[Path, typer.Argument(help="A model-registry.yaml in the seed format.")]) -> None:
+def import_(file: Annotated[Path, typer.Argument(help="A model-registry.yaml in the seed format.")],
+            json_out: JsonOpt = False) -> None:
     """Import a seed-format model-registry.yaml (each entry becomes a model with one version)."""
     from registry.seed import import_seed
 
-    for line in import_seed(open_registry(), file):
+    lines = import_seed(open_registry(), file)
+    if json_out:
+        print_json({"file": str(file), "imported": lines})
+        return
+    for line in lines:
         print(f"imported {line}")
 
 
-def export(file: Annotated[Path | None, typer.Argument(help="Output file (default: stdout).")] = None) -> None:
+def export(file: Annotated[Path | None, typer.Argument(help="Output file (default: stdout).")] = None,
+           json_out: Annotated[bool, typer.Option(
+               "--json", help="Machine-readable output (the export itself when no FILE is given).")] = False,
+           ) -> None:
     """Write the registry in the seed's model-registry.yaml format."""
     from registry.seed import export_seed
 
-    text = yamlio.dumps(export_seed(open_registry()))
+    data = export_seed(open_registry())
     if file is None:
-        sys.stdout.write(text)
+        sys.stdout.write(to_json(data) + "\n" if json_out else yamlio.dumps(data))
+        return
+    try:
+        file.write_text(yamlio.dumps(data))
+    except OSError as exc:
+        raise InvalidInput(f"cannot write: {exc.strerror or exc}", file=str(file)) from exc
+    if json_out:
+        print_json({"file": str(file), "models": sorted(data["models"])})
     else:
-        file.write_text(text)
-        print(f"exported to {file}")
+        print(f"exported {len(data['models'])} model(s) to {file}")
 
 
-def register(name: str, file: Annotated[Path, typer.Option("--file", "-f", help="CONFIG.yaml")],
+def register(name: Annotated[str, typer.Argument(help="Model name (lowercase; no @VERSION).")], file: Annotated[Path, typer.Option("--file", "-f", help="CONFIG.yaml")],
              reason: ReasonOpt = None, json_out: JsonOpt = False) -> None:
     """Register a version from CONFIG.yaml; prints NAME@VERSION and the digest."""
     from registry.spec import load_spec_file
@@ -148,7 +162,7 @@ def promote(ref: Annotated[str, typer.Argument(help="NAME@VERSION")],
         print(f"{name}@{v.number} -> {to}")
 
 
-def rollback(name: str, env: Annotated[str, typer.Option("--env", help="Environment to roll back.")],
+def rollback(name: Annotated[str, typer.Argument(help="Model name.")], env: Annotated[str, typer.Option("--env", help="Environment to roll back.")],
              reason: ReasonOpt = None, json_out: JsonOpt = False) -> None:
     """Point an environment back at its previous good version (skipping deprecated, failed-evaluation and
     rolled-back-from versions); refused when there is none."""
@@ -177,7 +191,8 @@ def _numbered(ref: str) -> tuple[str, int]:
     return name, number
 
 
-def diff(a: str, b: str, json_out: JsonOpt = False) -> None:
+def diff(a: Annotated[str, typer.Argument(help="NAME@VERSION or NAME@ENVIRONMENT")],
+         b: Annotated[str, typer.Argument(help="NAME@VERSION or NAME@ENVIRONMENT")], json_out: JsonOpt = False) -> None:
     """Show what changed between two versions (configuration and metadata)."""
     reg = open_registry()
     sides = []
@@ -208,21 +223,49 @@ def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: d}
 
 
-def history(name: Annotated[str | None, typer.Argument()] = None, json_out: JsonOpt = False) -> None:
-    """Every change, oldest first: time, actor, action, model, version, reason."""
-    events = open_registry().history(parse_ref(name)[0] if name else None)
+def history(name: Annotated[str | None, typer.Argument(help="Model name (default: every model).")] = None,
+            model: Annotated[str | None, typer.Option("--model", help="Only this model.")] = None,
+            since: Annotated[str | None, typer.Option("--since", help="Only changes at or after YYYY-MM-DD or an "
+                                                                       "ISO-8601 time (UTC).")] = None,
+            actor: Annotated[str | None, typer.Option("--actor", help="Only changes by this actor.")] = None,
+            json_out: JsonOpt = False) -> None:
+    """Every change, oldest first: time, actor, action, model, version, environment, reason."""
+    if name and model and parse_ref(name)[0] != model:
+        raise InvalidInput(f"NAME {name!r} and --model {model!r} disagree", field="model")
+    wanted = model or (parse_ref(name)[0] if name else None)
+    events = open_registry().history(wanted)
+    if since is not None:
+        start = _parse_since(since)
+        events = [e for e in events if e.time >= start]
+    if actor is not None:
+        events = [e for e in events if e.actor == actor]
     if json_out:
         print_json([e.model_dump(mode="json") for e in events])
         return
     for e in events:
         v = f"@{e.version}" if e.version else ""
         forced = " [forced]" if e.forced else ""
-        print(f"{e.time:%Y-%m-%dT%H:%M:%SZ} {escape_text(e.actor):<12} {e.action:<20} {e.model}{v}{forced}"
+        env = (e.after or {}).get("environment") or (e.before or {}).get("environment")
+        where = f" env={env}" if env else ""
+        print(f"{e.time:%Y-%m-%dT%H:%M:%SZ} {escape_text(e.actor):<12} {e.action:<20} {e.model}{v}{where}{forced}"
               f"{'  — ' + escape_text(e.reason) if e.reason else ''}")
 
 
-def resolve(name: str, env: Annotated[str, typer.Option("--env")] = "production",
-            user_id: Annotated[str | None, typer.Option("--user-id")] = None, json_out: JsonOpt = False) -> None:
+def _parse_since(text: str) -> Any:
+    from datetime import UTC, datetime
+
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidInput(f"--since {text!r}: expected YYYY-MM-DD or an ISO-8601 time", field="since") from exc
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
+
+
+def resolve(name: Annotated[str, typer.Argument(help="Model name.")],
+            env: Annotated[str, typer.Option("--env", help="Environment to resolve.")] = "production",
+            user_id: Annotated[str | None, typer.Option("--user-id", help="Route this user through a running "
+                                                                          "experiment.")] = None,
+            json_out: JsonOpt = False) -> None:
     """Which version serves NAME in an environment (with experiment routing for --user-id)."""
     from registry.serving import ServingSnapshot
 
@@ -326,19 +369,27 @@ def annotate(ref: Annotated[str, typer.Argument(help="NAME@VERSION")],
         print(f"{name}@{v.number} annotated ({v.digest})")
 
 
-def archive(ref: str, reason: ReasonOpt = None) -> None:
+def archive(ref: Annotated[str, typer.Argument(help="NAME@VERSION")], reason: ReasonOpt = None,
+            json_out: JsonOpt = False) -> None:
     """Archive a version that no environment uses."""
     name, number = _numbered(ref)
-    open_registry().archive(name, number, reason=reason)
-    print(f"{name}@{number} archived")
+    v = open_registry().archive(name, number, reason=reason)
+    if json_out:
+        print_json({"name": name, "version": number, "stage": v.stage})
+    else:
+        print(f"{name}@{number} archived")
 
 
-def deprecate(ref: str, reason: ReasonOpt = None,
-              undo: Annotated[bool, typer.Option("--undo", help="Clear the flag.")] = False) -> None:
+def deprecate(ref: Annotated[str, typer.Argument(help="NAME@VERSION")], reason: ReasonOpt = None,
+              undo: Annotated[bool, typer.Option("--undo", help="Clear the flag.")] = False,
+              json_out: JsonOpt = False) -> None:
     """Flag a version as deprecated (or clear the flag with --undo)."""
     name, number = _numbered(ref)
-    open_registry().set_deprecated(name, number, not undo, reason=reason)
-    print(f"{name}@{number} {'no longer ' if undo else ''}deprecated")
+    v = open_registry().set_deprecated(name, number, not undo, reason=reason)
+    if json_out:
+        print_json({"name": name, "version": number, "deprecated": v.deprecated})
+    else:
+        print(f"{name}@{number} {'no longer ' if undo else ''}deprecated")
 
 
 def register_commands(app: typer.Typer) -> None:
