@@ -140,9 +140,23 @@ def _load_classifier(uri: str, sha256: str) -> TextClassifier:
     if actual != sha256:
         raise InvalidInput(f"artifact digest mismatch for {uri}: expected {sha256}, got {actual}; refusing to load",
                            field="params.artifact_sha256")
-    artifact = json.loads(data)
-    if artifact.get("format") != ARTIFACT_FORMAT:
+    try:
+        artifact = json.loads(data)
+    except ValueError as exc:
+        raise InvalidInput(f"{uri}: not a {ARTIFACT_FORMAT} artifact (not JSON)", field="params.artifact_uri") from exc
+    if not isinstance(artifact, dict) or artifact.get("format") != ARTIFACT_FORMAT:
         raise InvalidInput(f"{uri}: not a {ARTIFACT_FORMAT} artifact", field="params.artifact_uri")
+    try:
+        classifier = _build_classifier(artifact)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise InvalidInput(f"{uri}: damaged {ARTIFACT_FORMAT} artifact ({type(exc).__name__}: {exc})",
+                           field="params.artifact_uri") from exc
+    with _cache_lock:
+        _cache[sha256] = classifier
+    return classifier
+
+
+def _build_classifier(artifact: dict[str, Any]) -> TextClassifier:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
@@ -155,7 +169,4 @@ def _load_classifier(uri: str, sha256: str) -> TextClassifier:
     model.classes_ = np.asarray(artifact["classes"])
     model.coef_ = np.asarray(artifact["coef"], dtype=float)
     model.intercept_ = np.asarray(artifact["intercept"], dtype=float)
-    classifier = TextClassifier(vectorizer, model)
-    with _cache_lock:
-        _cache[sha256] = classifier
-    return classifier
+    return TextClassifier(vectorizer, model)

@@ -11,6 +11,7 @@ import typer
 from modelctl.commands.experiment_cmds import parse_guardrails
 from modelctl.context import STATE, print_json
 from registry.errors import InvalidInput, RegistryNotFound, VersionNotFound
+from registry.numbers import finite
 
 app = typer.Typer(no_args_is_help=True, help="A/B analysis with statistical significance.")
 EXIT = {"ship": 0, "rollback": 1, "continue": 3, "invalid": 4}
@@ -50,6 +51,8 @@ def analyze(
     from tasks.ab import apply_decision, run_analysis
     from tasks.ab.report import render_ab_markdown, render_effects_png
 
+    finite(min_effect, "--min-effect")
+    finite(planned_split, "--planned-split")
     reg = open_registry(STATE.registry_uri)
     try:
         has_registry = reg.store.exists()

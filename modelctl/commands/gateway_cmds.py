@@ -6,18 +6,19 @@ from typing import Annotated
 
 import typer
 
-from modelctl.context import STATE, print_json
+from modelctl.context import STATE, escape_text, print_json
 from registry.errors import InvalidInput
 
 logs_app = typer.Typer(no_args_is_help=True, help="The request log.")
 
 
 def complete(
-    name: str,
+    name: Annotated[str, typer.Argument(help="Model name.")],
     input_text: Annotated[str, typer.Option("--input", help="The user message.")],
-    env: Annotated[str, typer.Option("--env")] = "production",
-    user_id: Annotated[str | None, typer.Option("--user-id")] = None,
-    json_out: Annotated[bool, typer.Option("--json")] = False,
+    env: Annotated[str, typer.Option("--env", help="Environment to call.")] = "production",
+    user_id: Annotated[str | None, typer.Option("--user-id", help="End-user id (stored as a keyed hash; routes "
+                                                                  "experiments).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Call NAME through the gateway (resolve -> call -> log) and print the text."""
     from tasks.gateway import Gateway
@@ -30,35 +31,44 @@ def complete(
     if json_out:
         print_json({k: v for k, v in resp.to_dict().items()})
     else:
-        print(resp.text)
+        print(escape_text(resp.text, keep_newlines=True))
 
 
 def feedback(
-    request_id: str,
-    thumbs: Annotated[bool | None, typer.Option("--thumbs-up/--thumbs-down")] = None,
+    request_id: Annotated[str, typer.Argument(help="The request id printed by `complete`.")],
+    thumbs: Annotated[bool | None, typer.Option("--thumbs-up/--thumbs-down", help="The user's verdict.")] = None,
     score: Annotated[float | None, typer.Option("--score", help="Quality score in [0, 1].")] = None,
-    label: Annotated[str | None, typer.Option("--label")] = None,
-    verified_by: Annotated[str | None, typer.Option("--verified-by")] = None,
+    label: Annotated[str | None, typer.Option("--label", help="A correct label (for classifiers).")] = None,
+    verified_by: Annotated[str | None, typer.Option("--verified-by", help="Who checked the label.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Attach feedback to a logged request."""
     from tasks.gateway import Gateway
+    from tasks.request_log import load_requests
 
     if not request_id.strip():
         raise InvalidInput("empty request id", field="request_id")
+    known = load_requests(columns=["request_id"], with_feedback=False)
+    if not (known["request_id"] == request_id).any():
+        raise InvalidInput(f"unknown request id {request_id!r}: not in the request log", field="request_id")
     gw = Gateway(registry_uri=STATE.registry_uri)
     try:
         gw.feedback(request_id, thumbs_up=thumbs, quality_score=score, label=label, verified_by=verified_by)
     finally:
         gw.close()
-    print(f"feedback recorded for {request_id}")
+    if json_out:
+        print_json({"request_id": request_id, "thumbs_up": thumbs, "quality_score": score, "label": label,
+                    "verified_by": verified_by, "recorded": True})
+    else:
+        print(f"feedback recorded for {request_id}")
 
 
 @logs_app.command("show")
 def show(
-    model: Annotated[str | None, typer.Option("--model")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Only this model.")] = None,
     since: Annotated[str | None, typer.Option("--since", help="YYYY-MM-DD or ISO time")] = None,
-    limit: Annotated[int, typer.Option("--limit")] = 20,
-    json_out: Annotated[bool, typer.Option("--json")] = False,
+    limit: Annotated[int, typer.Option("--limit", help="How many of the latest requests.", min=1)] = 20,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """The latest requests (with feedback joined)."""
     from tasks.request_log import load_requests
@@ -72,11 +82,15 @@ def show(
 
 
 @logs_app.command("compact")
-def compact_cmd() -> None:
+def compact_cmd(json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
     """Compact closed day partitions to Parquet."""
     from tasks.request_log import compact
 
-    for line in compact() or ["nothing to compact"]:
+    done = compact()
+    if json_out:
+        print_json({"compacted": done})
+        return
+    for line in done or ["nothing to compact"]:
         print(line)
 
 

@@ -35,6 +35,7 @@ class ResponseCache:
             self.root = Path(uri) / namespace
         self.hits = 0
         self.misses = 0
+        self.damaged = 0
 
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.json"
@@ -50,8 +51,16 @@ class ResponseCache:
         except Exception:
             self.misses += 1
             return None
+        try:
+            value = json.loads(data)
+        except ValueError:
+            value = None
+        if not isinstance(value, dict) or not isinstance(value.get("text"), str):
+            self.damaged += 1  # a damaged entry is a miss (the response is fetched and rewritten), never a result
+            self.misses += 1
+            return None
         self.hits += 1
-        return json.loads(data)  # type: ignore[no-any-return]
+        return value
 
     def put(self, digest: str, input_key: str, repeat: int, value: dict[str, Any]) -> None:
         """Store a response (atomically on disk)."""

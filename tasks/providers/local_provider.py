@@ -17,9 +17,20 @@ def _user_text(messages: list[dict[str, Any]]) -> str:
     return "\n".join(str(m.get("content", "")) for m in messages if m.get("role", "user") == "user")
 
 
+def _int_param(config: ModelConfig, name: str, default: int) -> int:
+    value = (config.params or {}).get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise PermanentProviderError(f"local model {config.model_id}: params.{name} must be a positive integer, "
+                                     f"got {value!r}")
+    return value
+
+
 def _sleep(config: ModelConfig) -> None:
     delay = (config.params or {}).get("simulated_latency_ms")
     if delay:
+        if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay < 3_600_000:
+            raise PermanentProviderError(f"local model {config.model_id}: params.simulated_latency_ms must be a "
+                                         f"number of milliseconds >= 0, got {delay!r}")
         time.sleep(float(delay) / 1000)
 
 
@@ -37,7 +48,7 @@ def complete(config: ModelConfig, messages: list[dict[str, Any]], pricing: Prici
     params = config.params or {}
     text = _user_text(messages)
     if config.model_id == "lead-3-v1":
-        output = local_models.lead_sentences(text, int(params.get("sentences", 3)))
+        output = local_models.lead_sentences(text, _int_param(config, "sentences", 3))
     elif config.model_id == "tfidf-logreg-v1":
         uri, sha = params.get("artifact_uri"), params.get("artifact_sha256")
         if not uri or not sha:
@@ -61,4 +72,4 @@ def embed(config: ModelConfig, texts: list[str], ctx: CallContext) -> list[list[
     if config.model_id != "hashing-embed-v1":
         raise PermanentProviderError(f"{ctx.describe(config)}: not a local embedding model (use hashing-embed-v1)")
     _sleep(config)
-    return local_models.hashing_embed(texts, int((config.params or {}).get("dimension", 256)))
+    return local_models.hashing_embed(texts, _int_param(config, "dimension", 256))

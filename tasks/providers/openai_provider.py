@@ -14,6 +14,7 @@ from tasks.providers.base import (
     CallContext,
     Completion,
     Failure,
+    PermanentProviderError,
     cost_of,
     require_key,
     retry_policy,
@@ -75,9 +76,16 @@ def complete(config: ModelConfig, messages: list[dict[str, Any]], pricing: Prici
     """One chat completion."""
     kwargs = request_kwargs(config, messages)
     start = time.perf_counter()
-    resp = with_retries(lambda: client().chat.completions.create(**kwargs), _classify, config, ctx)
+    try:
+        resp = with_retries(lambda: client().chat.completions.create(**kwargs), _classify, config, ctx)
+    except ValueError as exc:  # a body that is not JSON, or not the API's shape
+        raise PermanentProviderError(f"{ctx.describe(config)}: malformed response ({type(exc).__name__})") from exc
     latency = (time.perf_counter() - start) * 1000
-    choice = resp.choices[0]
+    choices = getattr(resp, "choices", None)
+    if not isinstance(choices, list) or not choices or getattr(choices[0], "message", None) is None:
+        raise PermanentProviderError(f"{ctx.describe(config)}: malformed response: no choices[0].message "
+                                     f"(got {type(resp).__name__})")
+    choice = choices[0]
     message = choice.message
     text = message.content or ""
     if not text and getattr(message, "tool_calls", None):
