@@ -30,7 +30,7 @@ def parse_estimators(items: list[str] | None) -> dict[str, str]:
 
 @app.command("analyze")
 def analyze(
-    experiment_id: str,
+    experiment_id: Annotated[str, typer.Argument(help="The experiment (NAME-exp-N), or the id in a --logs table.")],
     logs: Annotated[str | None, typer.Option("--logs", help="Request log URI or a CSV/Parquet/JSONL table "
                                                             "(path or s3://)")] = None,
     planned_split: Annotated[float | None, typer.Option("--planned-split", help="Treatment share (with --logs)")] = None,

@@ -36,8 +36,8 @@ def record(
     suite: Annotated[str, typer.Option("--suite", help="Suite name.")] = "",
     passed: Annotated[bool | None, typer.Option("--passed/--failed", help="The outcome.")] = None,
     scores: Annotated[list[str] | None, typer.Option("--scores", help="KEY=VALUE (repeatable).")] = None,
-    reason: Annotated[str | None, typer.Option("--reason")] = None,
-    json_out: Annotated[bool, typer.Option("--json")] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (recorded in history).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Record an evaluation result on a version's digest (the promotion gate reads the latest)."""
     if passed is None:
@@ -63,7 +63,7 @@ def run(
     suite: Annotated[str, typer.Argument(help="Suite YAML file.")],
     candidate: Annotated[str, typer.Option("--candidate", help="NAME@VERSION")],
     baseline: Annotated[str | None, typer.Option("--baseline", help="NAME@ENVIRONMENT or NAME@VERSION")] = None,
-    concurrency: Annotated[int, typer.Option("--concurrency")] = 16,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="Calls in flight per provider.")] = 16,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Call the provider even for cached cases.")] = False,
     promote_to_staging: Annotated[bool, typer.Option("--promote-to-staging",
                                                      help="Point staging at a promoted candidate.")] = False,

@@ -25,15 +25,15 @@ def run(
     data: Annotated[str | None, typer.Option("--data", help="JSONL/CSV/Parquet path or s3:// URI "
                                                             "(default: the request log).")] = None,
     suite: Annotated[str | None, typer.Option("--suite", help="Suite YAML (default: the model's).")] = None,
-    min_samples: Annotated[int, typer.Option("--min-samples")] = 5000,
-    epochs: Annotated[int | None, typer.Option("--epochs")] = None,
-    learning_rate_multiplier: Annotated[float | None, typer.Option("--learning-rate-multiplier")] = None,
+    min_samples: Annotated[int, typer.Option("--min-samples", help="Fewest verified examples to train on (the seed: 5000).")] = 5000,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs (the trainer's default when unset).")] = None,
+    learning_rate_multiplier: Annotated[float | None, typer.Option("--learning-rate-multiplier", help="OpenAI learning-rate multiplier.")] = None,
     split: Annotated[str, typer.Option("--split", help="train,validation,test fractions")] = "0.8,0.1,0.1",
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the split (and the job).")] = 0,
     ab_split: Annotated[float, typer.Option("--ab-split", help="Treatment share of production traffic.")] = 0.10,
     ab_days: Annotated[float, typer.Option("--ab-days", help="Experiment length in days.")] = 7,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Collect, validate and split only.")] = False,
-    json_out: Annotated[bool, typer.Option("--json")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Fine-tune NAME; exit 0 registered and in A/B, 1 refused or rejected, 2 bad input, 3 inconclusive,
     5 a provider or store unreachable."""
