@@ -17,7 +17,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 
 from registry.entities import Experiment, Version
-from registry.errors import RegistryError
+from registry.errors import SchemaError, StoreUnavailable, VersionConflict
+from tasks.providers.base import TransientProviderError
 from tasks.training.pipeline import Evaluation, FineTuneParams, Plan, Prepared, finish, summary
 from tasks.training.pipeline import plan as make_plan
 from tasks.training.pipeline import prepare as prepare_stage
@@ -27,11 +28,16 @@ from tasks.training.train import TrainResult
 
 
 def transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry only what may pass on its own: a store or provider unreachable (exit code 5)."""
+    """Retry only what may pass on its own: a store or provider unreachable, a lost write race.
+
+    A job the provider ended failed or cancelled is final: the same key would attach to it again.
+    """
     try:
         state.result()
-    except RegistryError as exc:
-        return exc.exit_code == 5
+    except SchemaError:
+        return False
+    except (StoreUnavailable, TransientProviderError, VersionConflict):
+        return True
     except Exception:
         return False
     return False
