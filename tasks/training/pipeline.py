@@ -19,7 +19,7 @@ from registry.service import open_registry
 from registry.spec import VersionSpec
 from tasks.training import validate as checks
 from tasks.training.artifacts import ArtifactStore
-from tasks.training.collect import collect
+from tasks.training.collect import Collected, collect
 from tasks.training.split import build_manifest, parse_ratios, split_rows
 from tasks.training.train import (
     LOCAL_BASE_MODEL,
@@ -172,6 +172,12 @@ def plan(params: FineTuneParams) -> Plan:
         if params.learning_rate_multiplier is not None:
             hp["learning_rate_multiplier"] = params.learning_rate_multiplier
     base = _base_model(params, production)
+    if params.trainer == "bedrock" and not params.dry_run:
+        if not (settings.artifacts or "").startswith("s3://"):
+            raise InvalidInput("the bedrock trainer needs MODELCTL_ARTIFACTS on S3 (s3://bucket/prefix)",
+                               field="MODELCTL_ARTIFACTS")
+        if not settings.bedrock_role_arn:
+            raise InvalidInput("the bedrock trainer needs MODELCTL_BEDROCK_ROLE_ARN", field="MODELCTL_BEDROCK_ROLE_ARN")
     system_prompt = production.config.system_prompt if production is not None else None
     registry_uri = params.registry or settings.registry
     artifacts = settings.artifacts or registry_uri.rstrip("/") + "-artifacts"
@@ -187,33 +193,42 @@ def plan(params: FineTuneParams) -> Plan:
 
 
 # -- prepare ---------------------------------------------------------------------------------------
-def prepare(p: Plan) -> Prepared:
-    """Collect, validate and split; write the dataset and manifest to the artifact store (not on a dry run)."""
+def collect_stage(p: Plan) -> Collected:
+    """Read the source and clean it: verified, de-duplicated, redacted, decontaminated."""
     from tasks.request_log import redactor
 
-    if p.trainer == "bedrock" and not p.dry_run:
-        if not p.artifacts.startswith("s3://"):
-            raise InvalidInput("the bedrock trainer needs MODELCTL_ARTIFACTS on S3 (s3://bucket/prefix)",
-                               field="MODELCTL_ARTIFACTS")
-        if not p.bedrock_role_arn:
-            raise InvalidInput("the bedrock trainer needs MODELCTL_BEDROCK_ROLE_ARN", field="MODELCTL_BEDROCK_ROLE_ARN")
-    collected = collect(model=p.model, data=p.data, log_uri=p.log_uri, capture_content=p.capture_content,
-                        suite_path=p.suite, redact=redactor(p.redact_patterns or None))
-    classifier = p.kind == "classifier" or p.trainer == "local"
-    report = checks.validate(collected.frame, collected.source, min_samples=p.min_samples, limit=p.token_limit,
-                             classifier=classifier, system_prompt=p.system_prompt)
-    result = split_rows(collected.frame, seed=p.seed, ratios=p.ratios, stratify=classifier)
+    return collect(model=p.model, data=p.data, log_uri=p.log_uri, capture_content=p.capture_content,
+                   suite_path=p.suite, redact=redactor(p.redact_patterns or None))
+
+
+def _classifier(p: Plan) -> bool:
+    return p.kind == "classifier" or p.trainer == "local"
+
+
+def validate_stage(p: Plan, collected: Collected) -> dict[str, Any]:
+    """Sizes, tokens and labels; raises before any side effect."""
+    return checks.validate(collected.frame, collected.source, min_samples=p.min_samples, limit=p.token_limit,
+                           classifier=_classifier(p), system_prompt=p.system_prompt).to_dict()
+
+
+def split_stage(p: Plan, collected: Collected, validation: dict[str, Any]) -> Prepared:
+    """Split; write the dataset and its manifest to the artifact store (not on a dry run)."""
+    result = split_rows(collected.frame, seed=p.seed, ratios=p.ratios, stratify=_classifier(p))
     dataset_uri = manifest_uri = None
+    store = ArtifactStore(p.artifacts)
     if not p.dry_run:
-        store = ArtifactStore(p.artifacts)
         dataset_uri, _ = store.put(result.canonical, ".jsonl")
     manifest = build_manifest(result, model=p.model, source=collected.source, seed=p.seed, ratios=p.ratios,
                               dropped=collected.dropped, read=collected.read, dataset_uri=dataset_uri or "")
     if not p.dry_run:
-        manifest_uri, _ = ArtifactStore(p.artifacts).put(
-            json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode(), ".json")
-    return Prepared(dataset_uri=dataset_uri, manifest_uri=manifest_uri, manifest=manifest,
-                    validation=report.to_dict())
+        manifest_uri, _ = store.put(json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode(), ".json")
+    return Prepared(dataset_uri=dataset_uri, manifest_uri=manifest_uri, manifest=manifest, validation=validation)
+
+
+def prepare(p: Plan) -> Prepared:
+    """Collect, validate and split (the three data stages in a row)."""
+    collected = collect_stage(p)
+    return split_stage(p, collected, validate_stage(p, collected))
 
 
 # -- train -----------------------------------------------------------------------------------------
