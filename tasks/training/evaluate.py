@@ -8,14 +8,13 @@ from registry.entities import ModelConfig
 from registry.service import open_registry
 from tasks.evaluation import ResponseCache, Target, load_suite, recommend, run_cases, summarize
 from tasks.evaluation.scorers import ScoringContext
-from tasks.training.pipeline import Evaluation, Plan, Prepared
+from tasks.training.params import Evaluation, Plan, Prepared
+from tasks.training.register import candidate_spec
 from tasks.training.train import TrainResult
 
 
 def candidate_target(p: Plan, trained: TrainResult, prepared: Prepared) -> Target:
     """The candidate as an evaluation target (version 0: not registered yet)."""
-    from tasks.training.pipeline import candidate_spec
-
     spec = candidate_spec(p, trained, prepared, None)
     return Target(name=p.model, version=0, digest=spec.config().digest(), config=spec.config(),
                   pricing=spec.pricing)
