@@ -105,21 +105,18 @@ def train_text_classifier(dataset_path: str | Path, out_path: str | Path, *, c: 
 
 
 def read_artifact(uri: str) -> bytes:
-    """The bytes at a file path, s3:// URI or ``artifacts://`` reference (the artifact store)."""
+    """The bytes at a file path, file:// or s3:// URI (through the one blob layer), or an ``artifacts://``
+    reference (the content-addressed artifact store)."""
     if uri.startswith("artifacts://"):
         from tasks.training.artifacts import open_artifacts
 
         return open_artifacts().get(uri)
-    if uri.startswith("s3://"):
-        import boto3
+    from registry.blobs import read_bytes
 
-        bucket, _, key = uri[5:].partition("/")
-        return bytes(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
-    path = Path(uri[7:] if uri.startswith("file://") else uri)
     try:
-        return path.read_bytes()
+        return read_bytes(uri)
     except OSError as exc:
-        raise InvalidInput(f"cannot read model artifact: {exc}", file=str(path), field="params.artifact_uri") from exc
+        raise InvalidInput(f"cannot read model artifact: {exc}", file=uri, field="params.artifact_uri") from exc
 
 
 def load_classifier(uri: str, sha256: str) -> TextClassifier:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from typing import Annotated, Any
 
 import typer
 
@@ -78,7 +79,32 @@ def show(
     if json_out:
         print_json(frame.astype(object).where(frame.notna(), None).to_dict(orient="records"))
     else:
-        print(frame.to_string(index=False) if len(frame) else "(no requests)")
+        print(_table(frame) if len(frame) else "(no requests)")
+    skipped = frame.attrs.get("skipped_lines", 0)
+    if skipped:
+        sys.stderr.write(f"warning: skipped {skipped} unreadable line(s) of the request log\n")
+
+
+TABLE_COLUMNS = ["timestamp", "request_id", "model", "version", "environment", "variant", "latency_ms",
+                 "cost_usd", "error", "quality_score"]
+
+
+def _table(frame: Any) -> str:
+    """The requests as a table that fits the terminal: the columns that matter, long ids shortened."""
+    import shutil
+
+    shown = frame[[c for c in TABLE_COLUMNS if c in frame.columns]].copy()
+    if "timestamp" in shown:
+        shown["timestamp"] = shown["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    width = shutil.get_terminal_size((120, 20)).columns
+    for column in ("request_id", "model"):
+        if column in shown:
+            shown[column] = shown[column].astype(str).map(lambda v: v if len(v) <= 18 else v[:17] + "…")
+    text = shown.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}")
+    while shown.shape[1] > 3 and max(map(len, text.splitlines())) > width:
+        shown = shown.iloc[:, :-1]
+        text = shown.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}")
+    return escape_text(text, keep_newlines=True)
 
 
 @logs_app.command("compact")

@@ -150,18 +150,14 @@ class LoadedSuite:
 
 
 def _read_bytes(uri: str, source: str) -> bytes:
-    if uri.startswith("s3://"):
-        import boto3
+    from registry.blobs import BlobError, read_bytes
 
-        bucket, _, key = uri[5:].partition("/")
-        try:
-            return bytes(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
-        except Exception as exc:
-            raise InvalidInput(f"cannot read dataset {uri}: {exc}", file=source, field="dataset") from exc
     try:
-        return Path(uri).read_bytes()
-    except OSError as exc:
+        return read_bytes(uri)
+    except FileNotFoundError as exc:
         raise InvalidInput(f"dataset not found: {uri}", file=source, field="dataset") from exc
+    except BlobError as exc:
+        raise InvalidInput(f"cannot read dataset: {exc}", file=source, field="dataset") from exc
 
 
 def _case(row: dict[str, Any], where: str, line: int) -> Case:

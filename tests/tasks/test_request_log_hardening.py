@@ -201,3 +201,21 @@ def test_logs_show_with_a_bad_since_is_exit_2(tmp_path: Path, capsys: pytest.Cap
                                               monkeypatch: pytest.MonkeyPatch, since: str) -> None:
     code, err = _cli(capsys, monkeypatch, tmp_path / "logs", "logs", "show", "--since", since)
     assert code == 2 and "'since'" in err and "Traceback" not in err
+
+
+def test_logs_show_fits_the_terminal(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "logs"
+    writer = RequestLogWriter(str(log), flush_interval=3600)
+    for i in range(5):
+        writer.append("requests", {**record(i), "request_id": f"chatcmpl-{'x' * 40}-{i}"})
+    writer.close()
+    monkeypatch.setenv("COLUMNS", "100")
+    from modelctl.cli import main
+
+    monkeypatch.setenv("MODELCTL_LOG", str(log))
+    with pytest.raises(SystemExit):
+        main(["logs", "show", "--since", "2026-11-01"])
+    out = capsys.readouterr().out
+    assert out.count("\n") == 6 and max(len(line) for line in out.splitlines()) <= 100
+    assert "2026-11-20T10:00:00Z" in out and "…" in out
