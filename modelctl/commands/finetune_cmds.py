@@ -66,8 +66,9 @@ def _print(result: object) -> None:
 
     assert isinstance(result, FineTuneResult)
     ds = result.dataset
-    dropped = ", ".join(f"{k} {v}" for k, v in ds["dropped"].items())
-    print(f"collect:  {ds['read']} read from {ds['source']}; {ds['rows']} kept (dropped: {dropped})")
+    dropped = ", ".join(f"{k} {v}" for k, v in ds["dropped"].items() if k != "redacted")
+    print(f"collect:  {ds['read']} read from {ds['source']}; {ds['rows']} kept (dropped: {dropped}; "
+          f"redacted {ds['dropped'].get('redacted', 0)})")
     print(f"validate: {ds['rows']} examples, max {ds['tokens']['max_tokens']} tokens per example")
     print(f"split:    train {result.split['train']}, validation {result.split['validation']}, "
           f"test {result.split['test']}  sha256 {ds['sha256'][:16]}")
