@@ -286,7 +286,11 @@ def recommend(candidate: VersionSummary, baseline: VersionSummary | None, suite:
         limit = allowance.absolute(found.baseline) if allowance.relative else allowance.value
         over = found.candidate - found.baseline
         paired_case = comparisons.get(PER_CASE.get(metric, ""))
-        if over > max(limit, floors.get(metric, 0.0)) and not _confirmed(paired_case, allowance):
+        stale = candidate.cached + baseline.cached if metric in PER_CASE else 0
+        if stale:
+            reasons.append(f"{metric}: {_pct(rel)} against the baseline, not judged: {stale} answers came from the "
+                           "cache, so their latency was measured at another time (run with --no-cache to compare)")
+        elif over > max(limit, floors.get(metric, 0.0)) and not _confirmed(paired_case, allowance):
             reasons.append(f"{metric}: {_pct(rel)} against the baseline, but the per-case comparison does not show "
                            f"a regression beyond {_allowance_text(allowance)} (95% CI "
                            f"{_ci_text(paired_case)}): noise, not counted")

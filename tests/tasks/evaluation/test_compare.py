@@ -113,3 +113,13 @@ def test_a_p95_blip_that_the_cases_do_not_confirm_is_noise_not_a_regression() ->
     rec = recommend(cand, base, suite)
     assert rec.decision == "promote", rec.reasons
     assert any("noise, not counted" in r for r in rec.reasons)
+
+
+def test_latency_from_cached_answers_is_never_compared_with_fresh_latency() -> None:
+    suite = Suite(name="s", dataset="d.jsonl", scorers=[{"type": "exact_match"}])
+    base = summarize("m@1", "a", [CaseResult(f"c{i}", 0, "x", None, None, 40.0, 10, 2, 0.0, True,
+                                             {"exact_match": 1.0}) for i in range(50)], suite)
+    cand = summarize("m@2", "b", [CaseResult(f"c{i}", 0, "x", None, None, 400.0, 10, 2, 0.0, False,
+                                             {"exact_match": 1.0}) for i in range(50)], suite)
+    rec = recommend(cand, base, suite)
+    assert rec.decision == "promote" and any("50 answers came from the cache" in r for r in rec.reasons)
