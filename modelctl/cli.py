@@ -152,13 +152,18 @@ EXIT_INTERNAL = 70
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
-    """SIGTERM is handled like Ctrl-C: stop promptly, run exit handlers, exit 130."""
+    """Ctrl-C and SIGTERM: the first stops the command (exit handlers run, exit 130); a second one, or one
+    that arrives while exit handlers drain (a library's background flush), ends the process at once."""
+    if STATE.interrupted or STATE.finished:
+        os._exit(EXIT_INTERRUPTED)
+    STATE.interrupted = True
     raise KeyboardInterrupt
 
 
 def _install_sigterm() -> None:
     with contextlib.suppress(ValueError):  # not the main thread: leave the embedding application's handlers
         signal.signal(signal.SIGTERM, _raise_interrupt)
+        signal.signal(signal.SIGINT, _raise_interrupt)
 
 
 def _internal_error(exc: BaseException) -> int:
@@ -174,6 +179,7 @@ def _internal_error(exc: BaseException) -> int:
 
 def run(args: list[str]) -> int:
     """Run the CLI on ``args`` and return the exit code (never raises but SystemExit from below)."""
+    STATE.interrupted = False
     command = typer.main.get_command(app)
     _polish_help(command)
     args = _hoist_global_options(args)
@@ -206,14 +212,23 @@ def run(args: list[str]) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback, exit 70
+        if STATE.interrupted:  # a library turned the interrupt into another error on its way out
+            sys.stderr.write(f"interrupted ({type(exc).__name__} while stopping)\n")
+            return EXIT_INTERRUPTED
         return _internal_error(exc)
+    if STATE.interrupted:
+        sys.stderr.write("interrupted\n")
+        return EXIT_INTERRUPTED
     return result if isinstance(result, int) else 0
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; map user errors to exit codes without a traceback (see CONTRACTS.md)."""
     _install_sigterm()
-    sys.exit(run(list(argv if argv is not None else sys.argv[1:])))
+    STATE.interrupted = STATE.finished = False
+    code = run(list(argv if argv is not None else sys.argv[1:]))
+    STATE.finished = True
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -114,7 +114,8 @@ def run_cases(target: Target, cases: Iterable[Case], scorers: list[ScorerSpec], 
     slots = provider_slots(target.config.provider, concurrency)
     ctx = ctx or ScoringContext()
     show = sys.stderr.isatty() if progress is None else progress
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+    pool = ThreadPoolExecutor(max_workers=concurrency)
+    try:
         futures = [pool.submit(run_one, target, case, r, scorers, cache, slots, ctx) for case, r in work]
         if not show:
             return [f.result() for f in futures]
@@ -127,6 +128,11 @@ def run_cases(target: Target, cases: Iterable[Case], scorers: list[ScorerSpec], 
                 results.append(f.result())
                 bar.advance(task)
             return results
+    except BaseException:  # Ctrl-C: drop the queued cases instead of waiting for all of them
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=False)
 
 
 def batches(cases: list[Case], size: int) -> list[list[Case]]:
