@@ -160,10 +160,13 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _install_sigterm() -> None:
+def _install_sigterm() -> dict[int, Any]:
+    """Install the interrupt handlers; the previous ones, to restore for a programmatic caller."""
+    previous: dict[int, Any] = {}
     with contextlib.suppress(ValueError):  # not the main thread: leave the embedding application's handlers
-        signal.signal(signal.SIGTERM, _raise_interrupt)
-        signal.signal(signal.SIGINT, _raise_interrupt)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, _raise_interrupt)
+    return previous
 
 
 def _internal_error(exc: BaseException) -> int:
@@ -224,10 +227,15 @@ def run(args: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; map user errors to exit codes without a traceback (see CONTRACTS.md)."""
-    _install_sigterm()
+    previous = _install_sigterm()
     STATE.interrupted = STATE.finished = False
-    code = run(list(argv if argv is not None else sys.argv[1:]))
-    STATE.finished = True
+    try:
+        code = run(list(argv if argv is not None else sys.argv[1:]))
+    finally:
+        STATE.finished = True
+        if argv is not None:  # called from Python (an application, a test): give its handlers back
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
     sys.exit(code)
 
 
