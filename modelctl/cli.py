@@ -153,13 +153,21 @@ EXIT_INTERNAL = 70
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
-    """SIGTERM is handled like Ctrl-C: stop promptly, run exit handlers, exit 130."""
+    """Ctrl-C and SIGTERM: the first stops the command (exit handlers run, exit 130); a second one, or one
+    that arrives while exit handlers drain (a library's background flush), ends the process at once."""
+    if STATE.interrupted or STATE.finished:
+        os._exit(EXIT_INTERRUPTED)
+    STATE.interrupted = True
     raise KeyboardInterrupt
 
 
-def _install_sigterm() -> None:
+def _install_sigterm() -> dict[int, Any]:
+    """Install the interrupt handlers; the previous ones, to restore for a programmatic caller."""
+    previous: dict[int, Any] = {}
     with contextlib.suppress(ValueError):  # not the main thread: leave the embedding application's handlers
-        signal.signal(signal.SIGTERM, _raise_interrupt)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, _raise_interrupt)
+    return previous
 
 
 def _internal_error(exc: BaseException) -> int:
@@ -175,6 +183,7 @@ def _internal_error(exc: BaseException) -> int:
 
 def run(args: list[str]) -> int:
     """Run the CLI on ``args`` and return the exit code (never raises but SystemExit from below)."""
+    STATE.interrupted = False
     command = typer.main.get_command(app)
     _polish_help(command)
     args = _hoist_global_options(args)
@@ -207,14 +216,28 @@ def run(args: list[str]) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback, exit 70
+        if STATE.interrupted:  # a library turned the interrupt into another error on its way out
+            sys.stderr.write(f"interrupted ({type(exc).__name__} while stopping)\n")
+            return EXIT_INTERRUPTED
         return _internal_error(exc)
+    if STATE.interrupted:
+        sys.stderr.write("interrupted\n")
+        return EXIT_INTERRUPTED
     return result if isinstance(result, int) else 0
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; map user errors to exit codes without a traceback (see CONTRACTS.md)."""
-    _install_sigterm()
-    sys.exit(run(list(argv if argv is not None else sys.argv[1:])))
+    previous = _install_sigterm()
+    STATE.interrupted = STATE.finished = False
+    try:
+        code = run(list(argv if argv is not None else sys.argv[1:]))
+    finally:
+        STATE.finished = True
+        if argv is not None:  # called from Python (an application, a test): give its handlers back
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ class CliState:
 
     registry_uri: str | None = None
     debug: bool = False
+    interrupted: bool = False  # a Ctrl-C or SIGTERM arrived during this command
+    finished: bool = False  # the command returned; exit handlers are running
 
 
 STATE = CliState()

@@ -148,18 +148,18 @@ def append_whole(path: Path, payload: bytes) -> None:
 
 
 class S3Sink:
-    """One object per flushed batch (objects cannot be appended to)."""
+    """One object per flushed batch (objects cannot be appended to), through the blob layer."""
 
     def __init__(self, uri: str) -> None:
-        import boto3
+        from registry.blobs import filesystem
 
-        self.bucket, _, prefix = uri[5:].partition("/")
-        self.prefix = prefix.rstrip("/") + "/" if prefix else ""
-        self.client = boto3.client("s3")
+        self.fs, path = filesystem(uri)
+        self.path = path.rstrip("/")
+        self.client = getattr(self.fs, "client", None)  # the boto3 client, for its retry settings
 
     def write(self, kind: str, day: str, payload: bytes) -> None:
-        key = f"{self.prefix}{kind}/date={day}/part-{int(time.time() * 1000)}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
-        self.client.put_object(Bucket=self.bucket, Key=key, Body=payload)
+        name = f"part-{int(time.time() * 1000)}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+        self.fs.pipe_file(f"{self.path}/{kind}/date={day}/{name}", payload)
 
 
 def sink_for(uri: str) -> LocalSink | S3Sink:
@@ -329,64 +329,46 @@ def _as_ts(value: str | date | datetime | None, field: str = "since") -> pd.Time
 
 
 class _Listing:
-    """Partition files of one kind, local or on S3."""
+    """Partition files of one kind under a log URI (a path, file:// or s3://), through the blob layer."""
 
     def __init__(self, uri: str) -> None:
-        self.uri = uri
-        self.s3 = uri.startswith("s3://")
-        if self.s3:
-            import boto3
+        from registry.blobs import filesystem
 
-            self.bucket, _, prefix = uri[5:].partition("/")
-            self.prefix = prefix.rstrip("/") + "/" if prefix else ""
-            self.client = boto3.client("s3")
-        else:
-            self.root = Path(uri[7:] if uri.startswith("file://") else uri)
+        self.uri = uri
+        self.fs, path = filesystem(uri)
+        self.scheme = "s3://" if uri.startswith("s3://") else ""
+        self.path = path.rstrip("/")
 
     def files(self, kind: str, first: date | None, last: date | None) -> list[tuple[str, date, float]]:
-        """(path or key, day, modified time) of every data file of ``kind`` in [first, last]."""
+        """(path or URI, day, modified time) of every data file of ``kind`` in [first, last]."""
         out: list[tuple[str, date, float]] = []
-        if self.s3:
-            paginator = self.client.get_paginator("list_objects_v2")
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}{kind}/"):
-                for obj in page.get("Contents", []):
-                    day = _day_of(obj["Key"])
-                    if day and (first is None or day >= first) and (last is None or day <= last):
-                        out.append((obj["Key"], day, obj["LastModified"].timestamp()))
+        try:
+            found = self.fs.find(f"{self.path}/{kind}", detail=True)
+        except FileNotFoundError:
             return out
-        base = self.root / kind
-        if not base.is_dir():
-            return out
-        for part in base.iterdir():
-            day = _day_of(part.name + "/")
+        for name, info in found.items():
+            day = _day_of(name)
             if day is None or (first and day < first) or (last and day > last):
                 continue
-            for f in part.iterdir():
-                if f.suffix in (".jsonl", ".parquet"):
-                    out.append((str(f), day, f.stat().st_mtime))
+            if name.endswith((".jsonl", ".parquet")) and not name.rsplit("/", 1)[-1].startswith("."):
+                modified = info.get("mtime") or info.get("LastModified") or 0.0
+                stamp = modified.timestamp() if hasattr(modified, "timestamp") else float(modified)
+                out.append((self.scheme + name, day, stamp))
         return out
 
     def read(self, name: str) -> bytes:
-        if self.s3:
-            return bytes(self.client.get_object(Bucket=self.bucket, Key=name)["Body"].read())
-        return Path(name).read_bytes()
+        from registry.blobs import read_bytes
+
+        return read_bytes(name)
 
     def delete(self, name: str) -> None:
-        if self.s3:
-            self.client.delete_object(Bucket=self.bucket, Key=name)
-        else:
-            Path(name).unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(name.removeprefix(self.scheme))
 
     def write(self, kind: str, day: date, name: str, data: bytes) -> None:
-        if self.s3:
-            self.client.put_object(Bucket=self.bucket, Key=f"{self.prefix}{kind}/date={day}/{name}", Body=data)
-        else:
-            target = self.root / kind / f"date={day}" / name
-            tmp = target.with_name(f".tmp-{name}")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, target)
+        from registry.blobs import write_bytes
+
+        write_bytes(f"{self.scheme}{self.path}/{kind}/date={day}/{name}", data, mode=FILE_MODE)
 
 
 _DAY = re.compile(r"date=(\d{4}-\d{2}-\d{2})/")

@@ -125,8 +125,8 @@ def run_cases(target: Target, cases: Iterable[Case], scorers: list[ScorerSpec], 
     ctx = ctx or ScoringContext()
     show = sys.stderr.isatty() if progress is None else progress
     pool = ThreadPoolExecutor(max_workers=concurrency)
-    futures = [pool.submit(run_one, target, case, r, scorers, cache, slots, ctx) for case, r in work]
     try:
+        futures = [pool.submit(run_one, target, case, r, scorers, cache, slots, ctx) for case, r in work]
         if not show:
             return [f.result() for f in futures]
         from rich.progress import Progress
@@ -138,11 +138,11 @@ def run_cases(target: Target, cases: Iterable[Case], scorers: list[ScorerSpec], 
                 results.append(f.result())
                 bar.advance(task)
             return results
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
+    except BaseException:  # Ctrl-C, or a provider that cannot be called: drop the queued cases
+        pool.shutdown(wait=False, cancel_futures=True)
         raise
     finally:
-        pool.shutdown(wait=True)
+        pool.shutdown(wait=False)
 
 
 def warm(target: Target) -> None:

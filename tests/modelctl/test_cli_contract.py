@@ -136,3 +136,35 @@ def test_history_escapes_reason_and_actor(tmp_path: Path, capsys: pytest.Capture
     code, out, _ = run(capsys, "--registry", reg, "history", "classification-v2")
     assert code == 0 and "\x1b" not in out and "\x07" not in out and "\r" not in out
     assert "bye\\x1b[2J\\x0dgone" in out and "eve\\x1b]0;pwned\\x07" in out
+
+
+def test_an_error_raised_while_stopping_after_an_interrupt_is_still_130(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Prefect turns Ctrl-C into a crash and then fails to reach its stopped server: that is exit 130, not 70."""
+    from modelctl.context import STATE
+    from registry.service import Registry
+
+    def interrupted_then_broken(self: Registry) -> None:
+        STATE.interrupted = True  # what the SIGINT handler records before raising KeyboardInterrupt
+        raise ConnectionRefusedError("[Errno 111] Connection refused")
+
+    monkeypatch.setattr(Registry, "list_models", interrupted_then_broken)
+    code, _, err = run(capsys, "--registry", str(tmp_path / "r"), "list")
+    assert code == 130 and "interrupted" in err and "internal error" not in err
+
+
+def test_ctrl_c_signal_exits_130(tmp_path: Path) -> None:
+    script = (
+        "import time, sys\n"
+        "from registry.service import Registry\n"
+        "def slow(self):\n"
+        "    sys.stdout.write('ready\\n'); sys.stdout.flush(); time.sleep(30)\n"
+        "Registry.list_models = slow\n"
+        "from modelctl.cli import main\n"
+        f"main(['--registry', {str(tmp_path / 'r')!r}, 'list'])\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130 and "Traceback" not in err
