@@ -97,6 +97,9 @@ def _hoist_global_options(args: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; map user errors to exit codes without a traceback."""
     command = typer.main.get_command(app)
+    from tasks.events import install as install_events
+
+    install_events()  # every registry change becomes a modelctl.* Prefect event when an API is configured
     args = _hoist_global_options(list(argv if argv is not None else sys.argv[1:]))
     try:
         result = command.main(args=args, prog_name="modelctl",

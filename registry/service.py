@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from registry import policy
+from registry import hooks, policy
 from registry.entities import (
     ENVIRONMENTS,
     MODEL_KINDS,
@@ -75,9 +75,11 @@ def restage(record: ModelRecord, versions: list[Version] | None = None) -> list[
 class Registry:
     """Operations on a registry store, each recorded in history with actor, time and reason."""
 
-    def __init__(self, store: Store, actor: str | None = None) -> None:
+    def __init__(self, store: Store, actor: str | None = None,
+                 on_change: hooks.Listener | None = None) -> None:
         settings = get_settings()
         self.store = store
+        self.on_change = on_change  # besides the process-wide listeners of registry.hooks
         self.actor = actor or settings.resolved_actor()
         self.extra_strict = tuple(settings.file_config().strict_model_ids)
 
@@ -99,8 +101,15 @@ class Registry:
                 raise ModelNotFound(f"unknown model {name!r} in {self.uri}")
             return fn(current)
 
-        result = self.store.update(name, mutate)
+        result = self._write(name, mutate)
         return result if result is not None else self.get_model(name)
+
+    def _write(self, name: str, mutate: Callable[[ModelRecord | None], ModelRecord | None]) -> ModelRecord | None:
+        """``store.update`` and then the change listeners, with the history event the write appended."""
+        result = self.store.update(name, mutate)
+        if result is not None and result.history:
+            hooks.notify(result.history[-1], result, [self.on_change] if self.on_change else None)
+        return result
 
     @staticmethod
     def _with(record: ModelRecord, event: HistoryEvent, **changes: Any) -> ModelRecord:
@@ -199,7 +208,7 @@ class Registry:
             outcome.update(version=version, created=True)
             return self._with(record, event, versions=[*record.versions, version])
 
-        self.store.update(name, mutate)
+        self._write(name, mutate)
         return outcome["version"], outcome["created"]
 
     def promote(self, name: str, version: int, to: str, *, reason: str | None, force: bool = False) -> Version:
@@ -313,7 +322,7 @@ class Registry:
                     scores: dict[str, float] | None = None, suite_digest: str | None = None,
                     decision: str | None = None, gates: dict[str, Any] | None = None,
                     baseline: str | None = None, flow_run_id: str | None = None, source: str = "manual",
-                    reason: str | None = None) -> EvalRecord:
+                    reason: str | None = None, suite_uri: str | None = None) -> EvalRecord:
         """Record an evaluation result on a version's digest (the latest per digest is the gate)."""
         if not suite:
             raise InvalidInput("an evaluation record needs a suite name", field="suite")
@@ -322,7 +331,7 @@ class Registry:
         def fn(record: ModelRecord) -> ModelRecord:
             v = self._version(record, version)
             rec = EvalRecord(digest=v.digest, version=version, suite=suite, suite_digest=suite_digest,
-                             passed=passed, decision=decision or ("passed" if passed else "failed"),
+                             suite_uri=suite_uri, passed=passed, decision=decision or ("passed" if passed else "failed"),
                              scores=scores or {}, gates=gates or {}, baseline=baseline,
                              flow_run_id=flow_run_id, source=source,  # type: ignore[arg-type]
                              time=utcnow(), actor=self.actor)

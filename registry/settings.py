@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     cache: str = "./.modelctl-cache/"
     config: str | None = None
     snapshot_refresh_seconds: float = 2.0
+    project_dir: str | None = None  # the project checkout workers run flows from (filled in by `modelctl serve`)
+    alert_webhook: str | None = None  # URL the Prefect automations notify (critical deprecations, failures)
 
     def resolved_actor(self) -> str:
         """The actor recorded in history: MODELCTL_ACTOR, else the OS user."""
