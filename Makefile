@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO_DIR ?= .demo
 
-.PHONY: install test lint typecheck pytest demo bench lock clean
+.PHONY: install test lint typecheck pytest demo bench lock clean serve
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ test: lint typecheck pytest
 demo: $(STAMP)
 	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	PATH="$(CURDIR)/$(BIN):$$PATH" DEMO_DIR="$(CURDIR)/$(DEMO_DIR)" bash examples/demo/run.sh
+
+# The ops console: a Prefect server on 127.0.0.1 (unless one answers at PREFECT_API_URL), the work pool,
+# prefect.yaml deployed with this directory filled in, the automations, a worker. Ctrl-C stops it all.
+serve: $(STAMP)
+	$(BIN)/modelctl serve
 
 bench: $(STAMP)
 	@for f in bench/*_bench.py; do echo "== $$f"; $(BIN)/python $$f $(BENCH_ARGS) || exit 1; done

@@ -233,3 +233,14 @@ def test_a_scan_with_a_failing_source_ends_failed_and_notifies(server: Server) -
     notes = wait_for("the webhook notification", lambda: [w for w in server.webhooks if "scan failed" in
                                                           w.get("subject", "")], timeout=30)
     assert "feed=/nonexistent/feed.yaml" in notes[0]["body"]
+
+
+def test_prefect_deploy_without_the_project_dir_fails_naming_it(server: Server, tmp_path: Path) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "MODELCTL_PROJECT_DIR"}
+    done = subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--name", "deprecation-scan"],
+                          cwd=ROOT, env={**env, "PREFECT_API_URL": server.api_url, "PREFECT_HOME": str(tmp_path)},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "MODELCTL_PROJECT_DIR is not set" in done.stdout + done.stderr
