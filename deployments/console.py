@@ -60,13 +60,14 @@ def _env(api_url: str | None, extra: dict[str, str] | None = None) -> dict[str, 
 def start_server(host: str, port: int, *, home: Path | None = None, extra_env: dict[str, str] | None = None,
                  output: IO[Any] | None = None, timeout: float = 120.0) -> subprocess.Popen[bytes]:
     """``prefect server start`` on host:port (its own PREFECT_HOME when given); returns once it answers."""
+    api_url = f"http://{host}:{port}/api"
     env = _env(None, extra_env)
     env.pop("PREFECT_API_URL", None)
+    env.setdefault("PREFECT_SERVER_UI_API_URL", api_url)  # the UI's own API calls (default: port 4200)
     if home is not None:
         env["PREFECT_HOME"] = str(home)
     proc = subprocess.Popen(_prefect("server", "start", "--host", host, "--port", str(port)), env=env,
                             stdout=output or subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
-    api_url = f"http://{host}:{port}/api"
     deadline = time.monotonic() + timeout
     while not api_healthy(api_url):
         if proc.poll() is not None:
