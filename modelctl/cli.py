@@ -97,10 +97,18 @@ def _hoist_global_options(args: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; map user errors to exit codes without a traceback."""
     command = typer.main.get_command(app)
+    from tasks.events import flush as flush_events
     from tasks.events import install as install_events
 
     install_events()  # every registry change becomes a modelctl.* Prefect event when an API is configured
-    args = _hoist_global_options(list(argv if argv is not None else sys.argv[1:]))
+    try:
+        _run(command, list(argv if argv is not None else sys.argv[1:]))
+    finally:
+        flush_events()  # queued events reach Prefect before the process exits (bounded wait)
+
+
+def _run(command: Any, argv: list[str]) -> None:
+    args = _hoist_global_options(argv)
     try:
         result = command.main(args=args, prog_name="modelctl",
                               standalone_mode=False)

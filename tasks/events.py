@@ -3,7 +3,10 @@
 Offline (no Prefect API configured and no flow run), events are logged instead, so the CLI works
 without a server; prefect.yaml triggers match these names exactly. Sending is queued: Prefect's
 ``emit_event`` hands the event to its background events worker (flushed at process exit), so an
-emit never waits on the server, and an emit that fails is logged, never raised.
+emit never waits on the server, and an emit that fails is logged, never raised. Registry changes go
+one step further: the listener only puts the event on a queue, and a background thread emits it (with
+the caller's context), so a registry write never even waits for Prefect's import. ``flush()`` waits,
+bounded, for that queue: the CLI calls it before exiting, and the thread hooks it into interpreter exit.
 
 ``install()`` makes every registry write an event (``registry.hooks``), so the registry itself
 never imports this module. The catalogue, with payloads, is in the README ("Events").
@@ -11,7 +14,11 @@ never imports this module. The catalogue, with payloads, is in the README ("Even
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import queue
+import threading
+import time
 from typing import Any
 
 from registry.entities import HistoryEvent, ModelRecord
@@ -126,11 +133,51 @@ def registry_event(change: HistoryEvent, record: ModelRecord) -> dict[str, Any] 
             "payload": {**payload, "experiment": experiment_id, "kind": exp.kind if exp else None}}
 
 
+_pending: queue.Queue[tuple[contextvars.Context, dict[str, Any]]] = queue.Queue()
+_sender_lock = threading.Lock()
+_sender: dict[str, Any] = {"thread": None, "exit_hook": False}
+
+
+def _send_forever() -> None:
+    """The background sender: emit queued events, each in the context it was queued from."""
+    while True:
+        context, kwargs = _pending.get()
+        try:
+            context.run(emit, **kwargs)
+            if not _sender["exit_hook"]:
+                # Registered after Prefect's events worker started, so it runs before that worker's own
+                # drain at interpreter exit: what is still queued here reaches Prefect first.
+                threading._register_atexit(flush)  # type: ignore[attr-defined]
+                _sender["exit_hook"] = True
+        except Exception:
+            log.warning("event %s could not be sent", kwargs.get("action"), exc_info=True)
+        finally:
+            _pending.task_done()
+
+
+def enqueue(**kwargs: Any) -> None:
+    """Queue ``emit(**kwargs)`` for the background sender: returns at once, never raises."""
+    with _sender_lock:
+        if _sender["thread"] is None:
+            thread = threading.Thread(target=_send_forever, name="modelctl-events", daemon=True)
+            thread.start()
+            _sender["thread"] = thread
+    _pending.put((contextvars.copy_context(), kwargs))
+
+
+def flush(timeout: float = 10.0) -> bool:
+    """Wait (at most ``timeout`` seconds) until every queued event was handed to Prefect; True when done."""
+    deadline = time.monotonic() + timeout
+    while _pending.unfinished_tasks and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return not _pending.unfinished_tasks
+
+
 def on_registry_change(change: HistoryEvent, record: ModelRecord) -> None:
-    """The registry listener: emit the event of a registry write (never raises)."""
+    """The registry listener: queue the event of a registry write (never blocks, never raises)."""
     kwargs = registry_event(change, record)
     if kwargs is not None:
-        emit(**kwargs)
+        enqueue(**kwargs)
 
 
 def install() -> None:

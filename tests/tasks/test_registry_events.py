@@ -42,6 +42,7 @@ def test_every_registry_change_is_one_event_with_model_and_version(tmp_path: Pat
                                force=True)
     reg.update_experiment("summarizer", exp.id, split=0.0, status="rolled_back", reason="guardrail")
     reg.set_deprecated("summarizer", 2, True, reason="old")
+    assert events.flush(timeout=30)  # sent from the background thread
     names = [e["event"] for e in captured]
     assert names == ["modelctl.model.registered", "modelctl.model.registered", "modelctl.model.evaluated",
                      "modelctl.model.evaluated", "modelctl.model.promoted", "modelctl.model.promoted",
@@ -76,6 +77,7 @@ def test_a_failing_listener_or_emitter_never_fails_the_write(tmp_path: Path, mon
             reg.init()
             version, created = reg.register("summarizer", CONFIG)
             assert created and reg.get_model("summarizer").version(1) == version
+            assert events.flush(timeout=30)
     finally:
         hooks.remove_listener(broken)
         hooks.remove_listener(events.on_registry_change)
@@ -96,3 +98,32 @@ def test_offline_the_cli_still_works_and_nothing_is_sent(tmp_path: Path) -> None
 
     with temporary_settings(updates={PREFECT_API_URL: None}):
         assert events.request_evaluation("summarizer@1") is False
+
+
+def test_a_registry_write_does_not_wait_for_the_event_to_be_sent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    release = threading.Event()
+    sent: list[str] = []
+
+    def slow_server(**kw: Any) -> Any:
+        release.wait(10)  # a server that takes its time
+        sent.append(kw["event"])
+        return kw
+
+    monkeypatch.setattr("prefect.events.emit_event", slow_server)
+    events.install()
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+            reg = open_registry(str(tmp_path / "reg"), actor="t")
+            reg.init()
+            start = time.monotonic()
+            reg.register("summarizer", CONFIG)
+            assert time.monotonic() - start < 2 and sent == []
+            release.set()
+            assert events.flush(timeout=30) and sent == ["modelctl.model.registered"]
+    finally:
+        hooks.remove_listener(events.on_registry_change)
