@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import time
@@ -45,12 +47,11 @@ def test_the_scheduler_creates_runs_for_the_cron_deployments(server: Server) -> 
 
 @pytest.fixture(scope="module")
 def started(server: Server) -> dict[str, str]:
-    """Start every run the tests below wait for at once, so that they overlap on the worker."""
-    from prefect.events import emit_event
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    """Start every run the tests below wait for at once, so that they overlap on the worker.
 
-    from tasks.events import request_evaluation
-
+    Events are emitted from their own processes (the CLI, ``prefect event emit``), as ops would: the test
+    process's own Prefect events worker stays bound to the session's test harness.
+    """
     evaluate, scan = server.deployment("evaluate-candidate"), server.deployment("deprecation-scan")
     runs = {
         "api": server.post(f"/deployments/{evaluate['id']}/create_flow_run", {"parameters": {"params": {
@@ -58,11 +59,13 @@ def started(server: Server) -> dict[str, str]:
         "scan": server.post(f"/deployments/{scan['id']}/create_flow_run", {"parameters": {"params": {
             "sources": ["feed=/nonexistent/feed.yaml"]}}})["id"],
     }
-    with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
-        for _ in range(3):  # duplicates collapse into one run
-            assert request_evaluation("triage@3", reason="e2e")  # no suite: the model's recorded suite
-        emit_event("modelctl.evaluation.requested", resource={"prefect.resource.id": "modelctl.model.ghost"},
-                   payload={"candidate": {"not": "a reference"}})
+    env = {**os.environ, "PREFECT_API_URL": server.api_url, "MODELCTL_REGISTRY": server.registry}
+    emitters = [subprocess.Popen([sys.executable, "-m", "modelctl.cli", "eval", "request", "triage@3",  # no suite:
+                                  "--reason", "e2e"], env=env) for _ in range(3)]  # the recorded one; 3 collapse
+    emitters.append(subprocess.Popen([sys.executable, "-m", "prefect", "event", "emit", "modelctl.evaluation.requested",
+                                      "--resource-id", "modelctl.model.ghost",
+                                      "--payload", json.dumps({"candidate": {"not": "a reference"}})], env=env))
+    assert [p.wait(120) for p in emitters] == [0, 0, 0, 0]
     return runs
 
 
@@ -105,7 +108,7 @@ def test_a_malformed_request_is_a_visible_failed_run(server: Server, started: di
 
 
 def test_a_promotion_through_the_cli_is_an_event_on_the_server(server: Server) -> None:
-    env = {**__import__("os").environ, "PREFECT_API_URL": server.api_url, "MODELCTL_REGISTRY": server.registry}
+    env = {**os.environ, "PREFECT_API_URL": server.api_url, "MODELCTL_REGISTRY": server.registry}
     done = subprocess.run([sys.executable, "-m", "modelctl.cli", "promote", "triage@2", "--to", "staging",
                            "--reason", "e2e"], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -127,8 +130,6 @@ def test_a_scan_with_a_failing_source_ends_failed_and_notifies(server: Server, s
 
 
 def test_prefect_deploy_without_the_project_dir_fails_naming_it(server: Server, tmp_path: Path) -> None:
-    import os
-
     env = {k: v for k, v in os.environ.items() if k != "MODELCTL_PROJECT_DIR"}
     done = subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--name", "deprecation-scan"],
                           cwd=ROOT, env={**env, "PREFECT_API_URL": server.api_url, "PREFECT_HOME": str(tmp_path)},
