@@ -74,7 +74,7 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 120.0, every:
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def finished(server: Server, run_id: str, timeout: float = 120.0) -> dict[str, Any]:
+def finished(server: Server, run_id: str, timeout: float = 240.0) -> dict[str, Any]:
     return wait_for(f"flow run {run_id}", lambda: (r := server.get(f"/flow_runs/{run_id}"))["state_type"] in TERMINAL
                     and r, timeout)
 
