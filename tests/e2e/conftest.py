@@ -40,12 +40,12 @@ class Server:
     webhooks: list[dict[str, Any]] = field(default_factory=list)
 
     def get(self, path: str, **params: Any) -> Any:
-        r = httpx.get(f"{self.api_url}{path}", params=params, timeout=30)
+        r = httpx.get(f"{self.api_url}{path}", params=params, timeout=60)
         r.raise_for_status()
         return r.json()
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
-        r = httpx.post(f"{self.api_url}{path}", json=body, timeout=30)
+        r = httpx.post(f"{self.api_url}{path}", json=body, timeout=60)
         r.raise_for_status()
         return r.json()
 
@@ -67,7 +67,10 @@ class Server:
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 120.0, every: float = 1.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        value = check()
+        try:
+            value = check()
+        except httpx.TimeoutException:  # a busy SQLite-backed server can stall a read: ask again
+            value = None
         if value:
             return value
         time.sleep(every)

@@ -83,8 +83,9 @@ def test_a_run_started_through_the_api_completes_with_its_artifacts(server: Serv
     assert {"evaluation-triage", "evaluation-triage-metrics"} <= keys
     record = _record_of(server, run_id)
     assert record.version == 2 and record.decision == "promote" and record.suite_uri == str(SUITE)
-    logs = server.post("/logs/filter", {"logs": {"flow_run_id": {"any_": [run_id]}}, "limit": 200})
-    assert any(f"registry {server.registry}" in line["message"] for line in logs)  # worker identity
+    wait_for("the worker identity in the run's logs", lambda: [  # logs arrive in batches
+        line for line in server.post("/logs/filter", {"logs": {"flow_run_id": {"any_": [run_id]}}, "limit": 200})
+        if f"registry {server.registry}" in line["message"]], timeout=30)
 
 
 def test_an_evaluation_request_event_runs_one_evaluation_and_records_it(server: Server,
