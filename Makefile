@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO_DIR ?= .demo
 
-.PHONY: install test lint typecheck pytest demo bench lock clean
+.PHONY: install test lint typecheck pytest demo bench lock clean serve browser
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,11 +26,23 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+# Headless Chromium for the browser test (tests/e2e/test_ui_browser.py): Debian's package, since
+# playwright's own browser download fails here. Needs root and apt-get; otherwise the test skips, saying why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	  { apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; } ; } || \
+	  echo "chromium could not be installed: the browser test will be skipped"
+
+test: lint typecheck browser pytest
 
 demo: $(STAMP)
 	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	PATH="$(CURDIR)/$(BIN):$$PATH" DEMO_DIR="$(CURDIR)/$(DEMO_DIR)" bash examples/demo/run.sh
+
+# The ops console: a Prefect server on 127.0.0.1 (unless one answers at PREFECT_API_URL), the work pool,
+# prefect.yaml deployed with this directory filled in, the automations, a worker. Ctrl-C stops it all.
+serve: $(STAMP)
+	$(BIN)/modelctl serve
 
 bench: $(STAMP)
 	@for f in bench/*_bench.py; do echo "== $$f"; $(BIN)/python $$f $(BENCH_ARGS) || exit 1; done

@@ -52,7 +52,7 @@ def _root(
 
 
 # Top-level commands: modules with register(app). Groups: (module, group name).
-_TOP_LEVEL = ["modelctl.commands.registry_cmds", "modelctl.commands.gateway_cmds"]
+_TOP_LEVEL = ["modelctl.commands.registry_cmds", "modelctl.commands.gateway_cmds", "modelctl.commands.serve_cmds"]
 _GROUPS = [
     ("modelctl.commands.eval_cmds", "eval"),
     ("modelctl.commands.model_cmds", "model"),
@@ -230,9 +230,14 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI; map user errors to exit codes without a traceback (see CONTRACTS.md)."""
     previous = _install_sigterm()
     STATE.interrupted = STATE.finished = False
+    from tasks.events import flush as flush_events
+    from tasks.events import install as install_events
+
+    install_events()  # every registry change becomes a modelctl.* Prefect event when an API is configured
     try:
         code = run(list(argv if argv is not None else sys.argv[1:]))
     finally:
+        flush_events()  # queued events reach Prefect before the process exits (bounded wait)
         STATE.finished = True
         if argv is not None:  # called from Python (an application, a test): give its handlers back
             for signum, handler in previous.items():

@@ -173,6 +173,7 @@ class EvalRecord(Frozen):
     version: int | None = None
     suite: str
     suite_digest: str | None = None
+    suite_uri: str | None = None  # where the suite was read from: the default of a requested re-evaluation
     passed: bool
     decision: str | None = None
     scores: dict[str, float] = Field(default_factory=dict)
@@ -297,6 +298,10 @@ class ModelRecord(Frozen):
         """The version number an environment points at."""
         pointer = self.environments.get(environment)
         return pointer.version if pointer else None
+
+    def recorded_suite(self) -> str | None:
+        """The suite path or URI of the newest evaluation that recorded one (any version)."""
+        return next((r.suite_uri for r in reversed(self.evaluations) if r.suite_uri), None)
 
     def latest_eval(self, digest: str) -> EvalRecord | None:
         """The newest evaluation record for a digest: it decides the promotion gate."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from registry import policy
+from registry import hooks, policy
 from registry.entities import (
     ENVIRONMENTS,
     MODEL_KINDS,
@@ -142,9 +142,11 @@ def rollback_target(record: ModelRecord, environment: str) -> tuple[int | None, 
 class Registry:
     """Operations on a registry store, each recorded in history with actor, time and reason."""
 
-    def __init__(self, store: Store, actor: str | None = None) -> None:
+    def __init__(self, store: Store, actor: str | None = None,
+                 on_change: hooks.Listener | None = None) -> None:
         settings = get_settings()
         self.store = store
+        self.on_change = on_change  # besides the process-wide listeners of registry.hooks
         self.actor = actor or settings.resolved_actor()
         file_config = settings.file_config()
         self.extra_strict = tuple(file_config.strict_model_ids)
@@ -168,8 +170,22 @@ class Registry:
                 raise self._unknown_model(name)
             return fn(current)
 
-        result = self.store.update(name, mutate)
+        result = self._write(name, mutate)
         return result if result is not None else self.get_model(name)
+
+    def _write(self, name: str, mutate: Callable[[ModelRecord | None], ModelRecord | None]) -> ModelRecord | None:
+        """``store.update`` and then the change listeners, with the history event the write appended."""
+        before = {"events": 0}
+
+        def counted(current: ModelRecord | None) -> ModelRecord | None:
+            before["events"] = len(current.history) if current is not None else 0
+            return mutate(current)
+
+        result = self.store.update(name, counted)
+        if result is not None:  # one write may append several events (an analysis, a promotion, a stop)
+            for event in result.history[before["events"]:]:
+                hooks.notify(event, result, [self.on_change] if self.on_change else None)
+        return result
 
     @staticmethod
     def _with(record: ModelRecord, event: HistoryEvent, **changes: Any) -> ModelRecord:
@@ -286,7 +302,7 @@ class Registry:
             outcome.update(version=version, created=True)
             return self._with(record, event, versions=[*record.versions, version])
 
-        self.store.update(name, mutate)
+        self._write(name, mutate)
         return outcome["version"], outcome["created"]
 
     def promote(self, name: str, version: int, to: str, *, reason: str | None, force: bool = False,
@@ -514,7 +530,7 @@ class Registry:
                     scores: dict[str, float] | None = None, suite_digest: str | None = None,
                     decision: str | None = None, gates: dict[str, Any] | None = None,
                     baseline: str | None = None, flow_run_id: str | None = None, source: str = "manual",
-                    reason: str | None = None) -> EvalRecord:
+                    reason: str | None = None, suite_uri: str | None = None) -> EvalRecord:
         """Record an evaluation result on a version's digest (the latest per digest is the gate)."""
         if not suite:
             raise InvalidInput("an evaluation record needs a suite name", field="suite")
@@ -523,7 +539,7 @@ class Registry:
         def fn(record: ModelRecord) -> ModelRecord:
             v = self._version(record, version)
             rec = EvalRecord(digest=v.digest, version=version, suite=suite, suite_digest=suite_digest,
-                             passed=passed, decision=decision or ("passed" if passed else "failed"),
+                             suite_uri=suite_uri, passed=passed, decision=decision or ("passed" if passed else "failed"),
                              scores=scores or {}, gates=gates or {}, baseline=baseline,
                              flow_run_id=flow_run_id, source=source,  # type: ignore[arg-type]
                              time=utcnow(), actor=self.actor)

@@ -75,6 +75,8 @@ class Settings(BaseSettings):
         if self.artifacts:
             return self.artifacts
         return self.registry.rstrip("/") + "-artifacts"
+    project_dir: str | None = None  # the project checkout workers run flows from (filled in by `modelctl serve`)
+    alert_webhook: str | None = None  # URL the Prefect automations notify (critical deprecations, failures)
 
     def resolved_actor(self) -> str:
         """The actor recorded in history: MODELCTL_ACTOR, else the OS user."""

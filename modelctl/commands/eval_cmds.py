@@ -107,3 +107,22 @@ def run(
             p = "" if m["p_value"] is None else f"  p={m['p_value']:.3g}"
             print(f"  {m['metric']:<24} {m['candidate']:.4g}{base}{diff}{ci}{p}")
     raise typer.Exit(EXIT[result["decision"]])
+
+
+@app.command("request")
+def request(
+    candidate: Annotated[str, typer.Argument(help="NAME@VERSION to evaluate.")],
+    suite: Annotated[str | None, typer.Option("--suite", help="Suite path or URI (default: the model's recorded suite).")] = None,
+    reason: Annotated[str | None, typer.Option("--reason")] = None,
+) -> None:
+    """Emit modelctl.evaluation.requested: the evaluate-candidate deployment runs it (needs PREFECT_API_URL)."""
+    from tasks.events import request_evaluation
+
+    name, which = parse_ref(candidate)
+    if not isinstance(which, int):
+        raise InvalidInput(f"candidate must be NAME@VERSION with a number, got {candidate!r}", field="candidate")
+    open_registry().get_version(name, which)
+    if not request_evaluation(candidate, suite, reason):
+        raise InvalidInput("no Prefect API configured: set PREFECT_API_URL (or run `make serve`)",
+                           field="PREFECT_API_URL")
+    print(f"requested evaluation of {candidate}")
