@@ -20,7 +20,7 @@ def _api_available() -> bool:
 
 
 def emit(resource_kind: str, action: str, *, resource_id: str, related: list[dict[str, str]] | None = None,
-         payload: dict[str, Any] | None = None) -> bool:
+         payload: dict[str, Any] | None = None, resource_prefix: str | None = None) -> bool:
     """Emit ``modelctl.<resource_kind>.<action>`` about ``modelctl.<resource_kind>.<resource_id>``.
 
     Args:
@@ -29,6 +29,8 @@ def emit(resource_kind: str, action: str, *, resource_id: str, related: list[dic
         resource_id: the resource's id, e.g. the model name.
         related: extra Prefect related resources (``prefect.resource.id``/``prefect.resource.role`` dicts).
         payload: JSON-able details.
+        resource_prefix: the resource id's prefix when it is not ``modelctl.<resource_kind>`` (the monitor's
+            events, ``modelctl.monitor.*``, are about ``modelctl.model.<name>``).
 
     Returns:
         True when the event went to Prefect; False offline (logged at debug level instead).
@@ -42,7 +44,8 @@ def emit(resource_kind: str, action: str, *, resource_id: str, related: list[dic
         return False
     from prefect.events import emit_event
 
-    emit_event(event=event, resource={"prefect.resource.id": f"modelctl.{resource_kind}.{resource_id}",
+    prefix = resource_prefix or f"modelctl.{resource_kind}"
+    emit_event(event=event, resource={"prefect.resource.id": f"{prefix}.{resource_id}",
                                       "prefect.resource.name": resource_id},
                related=list(related or []), payload=payload or {})
     return True
