@@ -1,0 +1,68 @@
+"""Seeded stand-ins for a stochastic text model, to calibrate the drift probe (tests, bench, loopback server).
+
+A model answers an input with a variable number of words, half taken from the input (the topic) and
+half from its own style vocabulary. "Another model" has its own style vocabulary and copies less (or more) of the input; a length change
+keeps the vocabulary and scales the number of words.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "ta", "so", "vi", "de", "po", "za", "fe", "gu", "hi", "ja", "be",
+             "ci", "do", "ex", "yo", "an", "el", "in", "or", "us", "ar", "en", "il", "on", "ur"]
+
+
+@lru_cache(maxsize=64)
+def _vocabulary(seed: int, size: int = 300) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return ["".join(rng.choice(SYLLABLES, size=int(rng.integers(2, 4)))) for _ in range(size)]
+
+
+@lru_cache(maxsize=8)
+def _zipf_cdf(size: int) -> np.ndarray:
+    weights = 1.0 / np.arange(1, size + 1)
+    cdf = np.cumsum(weights / weights.sum())
+    cdf[-1] = 1.0
+    return cdf
+
+
+def probe_inputs(count: int = 20, seed: int = 7) -> list[str]:
+    """``count`` fixed probe inputs (short pseudo-documents)."""
+    vocab = _vocabulary(10_000 + seed, 500)
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(vocab, size=int(rng.integers(15, 40)))) for _ in range(count)]
+
+
+@dataclass(frozen=True)
+class SimulatedModel:
+    """A stochastic text model: ``style`` picks its vocabulary, ``length_scale`` its answer lengths."""
+
+    name: str = "sim-model-2025-01-01"
+    style: int = 1
+    length_scale: float = 1.0
+    fingerprint: str = "fp_sim_a"
+    topic_share: float = 0.5
+
+    def answer(self, text: str, rng: np.random.Generator) -> str:
+        """One sampled answer to ``text``."""
+        topic = text.split() or ["empty"]
+        vocab = _vocabulary(self.style)
+        mean = (12 + zlib.crc32(text.encode()) % 25) * self.length_scale
+        words = max(3, int(round(rng.normal(mean, 0.2 * mean))))
+        from_topic = rng.random(words) < self.topic_share
+        topic_pick = rng.integers(len(topic), size=words)
+        style_pick = np.searchsorted(_zipf_cdf(len(vocab)), rng.random(words))
+        return " ".join(topic[int(i)] if t else vocab[int(j)]
+                        for t, i, j in zip(from_topic, topic_pick, style_pick, strict=True)) + "."
+
+
+def switched_inputs(inputs: list[str], share: float, seed: int) -> set[str]:
+    """The inputs (exactly ``round(share * len)``, chosen by ``seed``) silently served by another model."""
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(inputs), size=int(round(share * len(inputs))), replace=False)
+    return {inputs[int(i)] for i in chosen}
