@@ -40,6 +40,7 @@ class FileConfig(BaseModel):
     provider_max_attempts: int = 5
     retry_base_seconds: float = 0.5
     retry_max_seconds: float = 30.0
+    monitor_thresholds: dict[str, dict[str, float]] = Field(default_factory=dict)  # {model: {metric: threshold}}
 
 
 class Settings(BaseSettings):

@@ -166,7 +166,9 @@ def compare(reference: dict[str, Any], current: Collected, *, alpha: float = 0.0
                               + ", ".join(f"model id {m}" for m in identity["new_model_ids"])
                               + ", ".join(f"fingerprint {f}" for f in identity["new_fingerprints"])
                               + " (conclusive)")
-    rows, p_values, nulls = [], [], []
+    rows: list[dict[str, Any]] = []
+    p_values: list[float] = []
+    nulls = []
     for i, text, ref, cur in pairs:
         stat, p, null = _input_test(method, ref, cur, seed=zlib.crc32(text.encode()))
         nulls.append(null)
@@ -191,7 +193,7 @@ def compare(reference: dict[str, Any], current: Collected, *, alpha: float = 0.0
                       "q_value": adjusted[len(rows) + 1], "test": "fisher exact"}
     result.combined = {"statistic": global_stat, "p_value": p_all, "q_value": adjusted[len(rows) + 2],
                        "test": f"sum of standardised per-input {method} statistics, stratified permutation"}
-    result.drifted_inputs = sum(1 for r in rows if r["q_value"] < alpha)
+    result.drifted_inputs = sum(1 for r in rows if float(r["q_value"]) < alpha)
     findings = []
     if result.combined["q_value"] < alpha:
         findings.append(f"the outputs differ across inputs as a whole (combined permutation test, "
