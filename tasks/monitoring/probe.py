@@ -206,13 +206,14 @@ def compare(reference: dict[str, Any], current: Collected, *, alpha: float = 0.0
                         f"q={result.length['q_value']:.3g})")
     if result.refusal["q_value"] < alpha:
         findings.append(f"refusal rate {result.refusal['reference_rate']:.1%} -> {result.refusal['current_rate']:.1%}")
-    if findings:
-        result.status = "drift"
-        result.reasons += findings
-    elif result.status != "drift" and len(pairs) < min_inputs:
+    if result.status != "drift" and len(pairs) < min_inputs:  # the tests are calibrated on a full probe set
         result.status = "insufficient"
         result.reasons.append(f"only {len(pairs)} inputs compared (at least {min_inputs} needed)"
                               + ("; the budget stopped sampling" if current.stopped_by_budget else ""))
+        result.reasons += [f"(not conclusive) {f}" for f in findings]
+    elif findings:
+        result.status = "drift"
+        result.reasons += findings
     elif result.status != "drift":
         result.reasons.append(f"no change detected over {len(pairs)} inputs ({method}, length, refusals; "
                               f"Benjamini-Hochberg at {alpha})")
