@@ -7,6 +7,7 @@ A degraded model is a finding, not a failure: the run completes and the event ca
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -31,6 +32,7 @@ class MonitorParams(BaseModel):
     thresholds: dict[str, dict[str, float]] | None = Field(
         default=None, description="MODEL: {METRIC: threshold} overriding MODELCTL_CONFIG monitor_thresholds")
     min_users: int = Field(default=30, ge=2, description="Users needed in each window before a decision")
+    now: datetime | None = Field(default=None, description="End of the window (a backfill); empty: the run time")
     registry: str | None = Field(default=None, description="Registry URI (default: MODELCTL_REGISTRY)")
 
 
@@ -44,7 +46,7 @@ def monitor_versions(params: MonitorParams) -> MonitorReport:
     return run_monitor(open_registry(params.registry), logs=params.logs or settings.log, model=params.model,
                        window=parse_duration(params.window, "window"),
                        baseline=parse_duration(params.baseline, "baseline"), thresholds=thresholds,
-                       min_users=params.min_users)
+                       min_users=params.min_users, now=params.now)
 
 
 @task(cache_policy=NO_CACHE)
@@ -70,8 +72,8 @@ def emit_degraded(report: MonitorReport) -> int:
 def monitor(params: MonitorParams) -> dict[str, Any]:
     """Monitor every production version; degraded metrics become events, not a failed run."""
     report = monitor_versions(params)
-    publish(report)
+    keys = publish(report)
     sent = emit_degraded(report)
     get_run_logger().info("monitor: %s, %d degraded metric(s), %d event(s)", report.status, len(report.findings),
                           sent)
-    return report.to_dict()
+    return {**report.to_dict(), "events_sent": sent, "artifacts": keys}
