@@ -121,3 +121,30 @@ def test_bad_input_is_reported(tmp_path: Path) -> None:
                     baseline=WEEK, now=NOW)
     with pytest.raises(InvalidInput, match="not found"):
         run_monitor(None, logs=str(tmp_path / "nope.csv"), window=DAY, baseline=WEEK, now=NOW)
+
+
+def test_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from modelctl.cli import main
+
+    def cli(*args: str) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as exc:
+            main(["--registry", str(tmp_path / "no-registry"), *args])
+        out, err = capsys.readouterr()
+        return int(exc.value.code or 0), out, err
+
+    now = NOW.isoformat()
+    ok = _write(week_and_day(3), tmp_path, "ok.parquet")
+    bad = _write(week_and_day(3, error_rate=0.05), tmp_path, "bad.parquet")
+    code, out, _ = cli("monitor", "--logs", ok, "--now", now, "--json")
+    assert code == 0 and json.loads(out)["status"] == "ok"
+    code, out, _ = cli("monitor", "--logs", bad, "--now", now, "--json", "--chart-dir", str(tmp_path / "charts"))
+    report = json.loads(out)
+    assert code == 1 and report["findings"][0]["metric"] == "error_rate"
+    assert report["window"]["end"] == "2026-11-20T12:00:00Z"
+    assert (tmp_path / "charts" / "monitor-summarizer.png").read_bytes()[:4] == b"\x89PNG"
+    code, out, _ = cli("monitor", "summarizer", "--logs", bad, "--now", now, "--threshold", "error_rate=0.1")
+    assert code == 0 and "| error_rate | ok |" in out  # a per-model threshold
+    assert cli("monitor", "--logs", ok, "--window", "a day")[0] == 2
+    assert cli("monitor", "--logs", ok, "--threshold", "error_rate=x")[0] == 2
