@@ -6,12 +6,7 @@ import numpy as np
 import pytest
 
 from tasks.monitoring import probe_stats as ps
-from tasks.monitoring.probe import Sample, collect, compare, reference_document
-from tasks.monitoring.simulate import SimulatedModel, probe_inputs, switched_inputs
-
-BASE = SimulatedModel()
-OTHER = SimulatedModel(style=2, topic_share=0.3)  # another model, reporting the same identity
-LONGER = SimulatedModel(length_scale=1.3)  # only the answer lengths change
+from tasks.monitoring.simulate import BASE, calibrate
 
 
 def test_permutation_p_values_are_exact_and_uniform_under_the_null() -> None:
@@ -42,25 +37,6 @@ def test_length_and_refusal_tests() -> None:
     assert ratio > 0.2 and p < 0.01
     assert ps.is_refusal("I'm sorry, but I can't help with that.") and not ps.is_refusal("Revenue rose 5%.")
     assert ps.refusal_test(0, 100, 20, 100) < 1e-5 and ps.refusal_test(0, 100, 0, 100) == 1.0
-
-
-def calibrate(runs: int = 200, inputs_count: int = 20, samples: int = 5) -> dict[str, float]:
-    """Drift rates over seeded runs: the same model, 30% of inputs switched, and a length change."""
-    inputs = probe_inputs(inputs_count)
-    hits = {"same": 0, "switch": 0, "length": 0}
-    for seed in range(runs):
-        ref_rng = np.random.default_rng(2 * seed)
-        reference = reference_document(
-            collect(inputs, samples, lambda t: Sample(BASE.answer(t, ref_rng), BASE.name, BASE.fingerprint)),
-            model="m", version=1, digest="d" * 64, method="char-3gram-mmd", created_at="2026-01-01T00:00:00Z")
-        switched = switched_inputs(inputs, 0.3, seed)
-        for scenario, model_for in (("same", lambda t: BASE), ("switch", lambda t: OTHER if t in switched else BASE),
-                                    ("length", lambda t: LONGER)):
-            rng = np.random.default_rng(10_000 + 3 * seed + len(scenario))
-            current = collect(inputs, samples, lambda t, f=model_for, r=rng: Sample(  # type: ignore[misc]
-                f(t).answer(t, r), BASE.name, BASE.fingerprint))
-            hits[scenario] += compare(reference, current).status == "drift"
-    return {k: v / runs for k, v in hits.items()}
 
 
 @pytest.mark.slow
