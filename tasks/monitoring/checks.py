@@ -105,11 +105,14 @@ def resolve_thresholds(overrides: dict[str, float] | None) -> dict[str, tuple[st
 
 def user_sums(cols: LogColumns, idx: np.ndarray, q50: float, q95: float) -> dict[str, np.ndarray]:
     """Per-user sums over the rows ``idx`` (exceedances against the baseline quantiles ``q50``/``q95``)."""
-    _, inv = np.unique(cols.user[idx], return_inverse=True)
-    k = int(inv.max()) + 1 if len(inv) else 0
+    users = cols.user[idx]
+    n = np.bincount(users, minlength=cols.users)
+    present = n > 0
 
     def total(weights: np.ndarray | None = None) -> np.ndarray:
-        return np.bincount(inv, weights=weights, minlength=k).astype(np.float64)
+        if weights is None:
+            return n[present].astype(np.float64)
+        return np.bincount(users, weights=weights, minlength=cols.users)[present]
 
     latency, quality, thumbs = cols.latency[idx], cols.quality[idx], cols.thumbs[idx]
     q_ok, t_ok = ~np.isnan(quality), ~np.isnan(thumbs)

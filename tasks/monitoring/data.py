@@ -30,7 +30,7 @@ class LogColumns:
     models: list[str]
     model_idx: np.ndarray
     version: np.ndarray
-    user: np.ndarray  # integer user codes; anonymous requests get a code of their own
+    user: np.ndarray  # dense integer user codes in [0, users); anonymous requests get a code of their own
     ts: np.ndarray
     latency: np.ndarray
     cost: np.ndarray
@@ -38,6 +38,7 @@ class LogColumns:
     tokens: np.ndarray
     quality: np.ndarray
     thumbs: np.ndarray
+    users: int = 0
 
     @property
     def rows(self) -> int:
@@ -82,7 +83,7 @@ def _read(source: str, model: str | None, since: datetime, until: datetime) -> p
             names = pq.read_schema(path).names
             wanted = [c for c in COLUMNS if c in names]
             return pq.read_table(path, columns=wanted,
-                                 read_dictionary=[c for c in ("model", "environment", "user_id") if c in wanted])
+                                 read_dictionary=[c for c in ("model", "environment") if c in wanted])
         if lower.endswith(".csv"):
             import pyarrow.csv as pcsv
 
@@ -133,13 +134,30 @@ def _codes(arr: pa.Array) -> tuple[np.ndarray, list[str]]:
     return arr.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64), arr.dictionary.to_pylist()
 
 
+def _user_codes(table: pa.Table) -> tuple[np.ndarray, int]:
+    """Dense user codes; each anonymous request is a user of its own."""
+    if "user_id" not in table.column_names:
+        return np.arange(table.num_rows, dtype=np.int64), table.num_rows
+    col = table["user_id"].combine_chunks()
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(pa.string())
+    encoded = pc.dictionary_encode(col.cast(pa.string()))
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    users = len(encoded.dictionary)
+    anonymous = codes < 0
+    if anonymous.any():
+        codes[anonymous] = users + np.arange(int(anonymous.sum()))
+        users += int(anonymous.sum())
+    return codes, users
+
+
 def load_columns(source: str, *, since: datetime, until: datetime, model: str | None = None,
                  environment: str | None = "production") -> LogColumns:
     """Rows of ``source`` in ``[since, until)`` (of one model and environment when given) as numpy columns.
 
     Rows with no environment count as ``production``; rows with no version are left out.
     """
-    table = _read(source, model, since, until).unify_dictionaries()
+    table = _read(source, model, since, until)
     missing = [c for c in REQUIRED if c not in table.column_names]
     if missing:
         raise InvalidInput(f"missing column(s) {', '.join(missing)}; expected {', '.join(COLUMNS)}", file=source,
@@ -155,24 +173,26 @@ def load_columns(source: str, *, since: datetime, until: datetime, model: str | 
         keep &= np.isin(env_codes, wanted) | (env_codes == -1 if environment == "production" else False)
     version = _numbers(table, "version", source)
     keep &= np.isfinite(version) & (model_codes >= 0)
-    if "user_id" in table.column_names:
-        user, _ = _codes(_strings(table["user_id"]))
-    else:
-        user = np.full(table.num_rows, -1, np.int64)
-    anonymous = user < 0
-    if anonymous.any():  # a request without a user id is its own unit
-        user = np.where(anonymous, int(user.max(initial=0)) + 1 + np.arange(len(user)), user)
-    rows = np.flatnonzero(keep)
-    tokens = np.nan_to_num(_numbers(table, "input_tokens", source)) + np.nan_to_num(
-        _numbers(table, "output_tokens", source))
-    quality, thumbs = _numbers(table, "quality_score", source), _numbers(table, "thumbs_up", source)
-    for name, values in (("quality_score", quality), ("thumbs_up", thumbs)):
-        bad = (values < 0) | (values > 1)
-        if bad.any():
+    everything = bool(keep.all())
+    rows = slice(None) if everything else np.flatnonzero(keep)
+    user, users = _user_codes(table)
+    table = table.drop_columns([c for c in ("timestamp", "model", "environment", "version", "user_id")
+                                if c in table.column_names])  # free the Arrow buffers as we go
+    out: dict[str, np.ndarray] = {"ts": ts[rows], "model_idx": model_codes[rows],
+                                  "version": version[rows].astype(np.int64), "user": user[rows]}
+    del ts, model_codes, version, user
+    tokens = np.zeros(len(out["ts"]))
+    for name in ("latency_ms", "cost_usd", "error", "input_tokens", "output_tokens", "quality_score", "thumbs_up"):
+        values = _numbers(table, name, source)[rows]
+        if name in table.column_names:
+            table = table.drop_columns([name])  # free the Arrow buffers as we go
+        if name in ("quality_score", "thumbs_up") and ((values < 0) | (values > 1)).any():
             raise InvalidInput(f"{name} must be in [0, 1]", file=source, field=name)
-    return LogColumns(models=[str(m) for m in models], model_idx=model_codes[rows],
-                      version=version[rows].astype(np.int64), user=user[rows], ts=ts[rows],
-                      latency=np.nan_to_num(_numbers(table, "latency_ms", source)[rows]),
-                      cost=np.nan_to_num(_numbers(table, "cost_usd", source)[rows]),
-                      error=np.nan_to_num(_numbers(table, "error", source)[rows]), tokens=tokens[rows],
-                      quality=quality[rows], thumbs=thumbs[rows])
+        if name.endswith("_tokens"):
+            tokens += np.nan_to_num(values)
+        else:
+            out[name] = values if name in ("quality_score", "thumbs_up") else np.nan_to_num(values)
+    return LogColumns(models=[str(m) for m in models], model_idx=out["model_idx"], version=out["version"],
+                      user=out["user"], ts=out["ts"], latency=out["latency_ms"], cost=out["cost_usd"],
+                      error=out["error"], tokens=tokens, quality=out["quality_score"], thumbs=out["thumbs_up"],
+                      users=users)
