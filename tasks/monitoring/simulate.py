@@ -8,8 +8,10 @@ keeps the vocabulary and scales the number of words.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -73,26 +75,30 @@ OTHER = SimulatedModel(style=2, topic_share=0.3)  # another model that reports t
 LONGER = SimulatedModel(length_scale=1.3)  # only the answer lengths change
 
 
+def _sampler(pick: Callable[[str], SimulatedModel], seed: int) -> Callable[[str], Any]:
+    """A probe sampler answering each input with the model ``pick`` chooses for it."""
+    from tasks.monitoring.probe import Sample
+
+    rng = np.random.default_rng(seed)
+    return lambda text: Sample(pick(text).answer(text, rng), BASE.name, BASE.fingerprint)
+
+
 def calibrate(runs: int = 200, inputs_count: int = 20, samples: int = 5, share: float = 0.3) -> dict[str, float]:
     """Drift rates of the probe over seeded runs: the same model (false alarms), another model on ``share``
     of the inputs, and a length change (detections). One reference per seed serves the three scenarios."""
-    from tasks.monitoring.probe import Sample, collect, compare, reference_document
+    from tasks.monitoring.probe import collect, compare, reference_document
 
     inputs = probe_inputs(inputs_count)
     hits = {"same": 0, "switch": 0, "length": 0}
     for seed in range(runs):
-        ref_rng = np.random.default_rng(2 * seed)
-        reference = reference_document(
-            collect(inputs, samples, lambda t, r=ref_rng: Sample(BASE.answer(t, r), BASE.name, BASE.fingerprint)),  # type: ignore[misc]
-            model="m", version=1, digest="d" * 64, method="char-3gram-mmd", created_at="2026-01-01T00:00:00Z")
+        reference = reference_document(collect(inputs, samples, _sampler(lambda t: BASE, 2 * seed)), model="m",
+                                       version=1, digest="d" * 64, method="char-3gram-mmd",
+                                       created_at="2026-01-01T00:00:00Z")
         switched = switched_inputs(inputs, share, seed)
-        scenarios = {"same": lambda t: BASE, "switch": lambda t, s=switched: OTHER if t in s else BASE,  # type: ignore[misc]
-                     "length": lambda t: LONGER}
-        for offset, (name, model_for) in enumerate(scenarios.items()):
-            rng = np.random.default_rng(10_000 + 3 * seed + offset)
-
-            def sample(text: str, pick=model_for, r=rng) -> Sample:  # type: ignore[no-untyped-def]
-                return Sample(pick(text).answer(text, r), BASE.name, BASE.fingerprint)
-
-            hits[name] += compare(reference, collect(inputs, samples, sample)).status == "drift"
+        scenarios: dict[str, Callable[[str], SimulatedModel]] = {
+            "same": lambda t: BASE, "switch": lambda t, s=switched: OTHER if t in s else BASE,  # type: ignore[misc]
+            "length": lambda t: LONGER}
+        for offset, (name, pick) in enumerate(scenarios.items()):
+            current = collect(inputs, samples, _sampler(pick, 10_000 + 3 * seed + offset))
+            hits[name] += compare(reference, current).status == "drift"
     return {k: v / runs for k, v in hits.items()}
