@@ -19,6 +19,7 @@ from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 from registry.entities import Experiment, Version
 from registry.errors import SchemaError, StoreUnavailable, VersionConflict
 from tasks.providers.base import TransientProviderError
+from tasks.runtime import announce
 from tasks.training.collect import Collected
 from tasks.training.pipeline import (
     Evaluation,
@@ -126,6 +127,7 @@ def _models_on_schedule(params: FineTuneParams) -> list[str]:
 @flow(name="fine-tune", log_prints=True)
 def fine_tune(params: FineTuneParams, poll_seconds: float | None = None) -> dict[str, Any]:
     """Fine-tune one model (or, with ``schedule`` and no model, every model on that retrain schedule)."""
+    announce(params.registry)
     if not params.model:
         names = _models_on_schedule(params)
         states = {n: fine_tune(params.model_copy(update={"model": n}), poll_seconds, return_state=True)

@@ -52,7 +52,8 @@ def _root(
 
 
 # Top-level commands: modules with register(app). Groups: (module, group name).
-_TOP_LEVEL = ["modelctl.commands.registry_cmds", "modelctl.commands.gateway_cmds", "modelctl.commands.serve_cmds"]
+_TOP_LEVEL = ["modelctl.commands.registry_cmds", "modelctl.commands.gateway_cmds", "modelctl.commands.serve_cmds",
+              "modelctl.commands.monitor_cmds"]
 _GROUPS = [
     ("modelctl.commands.eval_cmds", "eval"),
     ("modelctl.commands.model_cmds", "model"),

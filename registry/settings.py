@@ -52,6 +52,7 @@ class FileConfig(BaseModel):
     retry_base_seconds: float = 0.5
     retry_max_seconds: float = 30.0
     custom_scorers: dict[str, ScorerTarget] = Field(default_factory=dict)
+    monitor_thresholds: dict[str, dict[str, float]] = Field(default_factory=dict)  # {model: {metric: threshold}}
 
 
 class Settings(BaseSettings):

@@ -45,7 +45,8 @@ def _api_available() -> bool:
 
 
 def emit(resource_kind: str, action: str, *, resource_id: str, related: list[dict[str, str]] | None = None,
-         payload: dict[str, Any] | None = None, about: str | None = None) -> bool:
+         payload: dict[str, Any] | None = None, about: str | None = None,
+         resource_prefix: str | None = None) -> bool:
     """Emit ``modelctl.<resource_kind>.<action>`` about ``modelctl.<resource_kind>.<resource_id>``.
 
     Args:
@@ -56,6 +57,8 @@ def emit(resource_kind: str, action: str, *, resource_id: str, related: list[dic
         payload: JSON-able details.
         about: the full resource id when it is not ``modelctl.<resource_kind>.<resource_id>`` (requests
             are about the model: ``modelctl.evaluation.requested`` on ``modelctl.model.<name>``).
+        resource_prefix: the resource id's prefix when it is not ``modelctl.<resource_kind>`` (the monitor's
+            events, ``modelctl.monitor.*``, are about ``modelctl.model.<name>``).
 
     Returns:
         True when the event went to Prefect; False offline (logged at debug level instead).
@@ -69,8 +72,9 @@ def emit(resource_kind: str, action: str, *, resource_id: str, related: list[dic
         return False
     from prefect.events import emit_event
 
+    prefix = resource_prefix or f"modelctl.{resource_kind}"
     try:
-        sent = emit_event(event=event, resource={"prefect.resource.id": about or f"modelctl.{resource_kind}.{resource_id}",
+        sent = emit_event(event=event, resource={"prefect.resource.id": about or f"{prefix}.{resource_id}",
                                                  "prefect.resource.name": resource_id},
                           related=list(related or []), payload=payload or {})
     except Exception:  # emitting never fails the caller (often a registry write that already happened)

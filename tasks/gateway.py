@@ -15,7 +15,7 @@ from typing import Any
 from registry.errors import InvalidInput
 from registry.serving import Resolution, ServingSnapshot, snapshot_for
 from registry.settings import get_settings
-from tasks import providers
+from tasks import providers, telemetry
 from tasks.request_log import RequestLogWriter, hash_user, now_iso, redactor
 
 
@@ -87,15 +87,23 @@ class Gateway:
         res = self.snapshot.resolve(name, environment, user_id)
         request_id = uuid.uuid4().hex
         start = time.perf_counter()
-        try:
-            completion = providers.complete(res.config, messages, pricing=res.pricing, model=res.name,
-                                            version=res.version)
-        except Exception as exc:
-            self.log.append("requests", self._record(res, request_id, user_id, (time.perf_counter() - start) * 1000,
-                                                     None, exc, messages))
-            raise
-        latency = (time.perf_counter() - start) * 1000
-        self.log.append("requests", self._record(res, request_id, user_id, latency, completion, None, messages))
+        with telemetry.call_span(res, "chat") as span:
+            try:
+                completion = providers.complete(res.config, messages, pricing=res.pricing, model=res.name,
+                                                version=res.version)
+            except Exception as exc:
+                self.log.append("requests", self._record(res, request_id, user_id,
+                                                         (time.perf_counter() - start) * 1000, None, exc, messages))
+                raise
+            latency = (time.perf_counter() - start) * 1000
+            record = self._record(res, request_id, user_id, latency, completion, None, messages)
+            telemetry.record_response(
+                span, request_id=request_id, response_model=completion.model_id,
+                input_tokens=completion.input_tokens, output_tokens=completion.output_tokens,
+                finish_reason=completion.finish_reason, provider_request_id=completion.request_id,
+                cost_usd=completion.cost_usd,
+                content=(record["input_text"], record.get("output_text", "")) if "input_text" in record else None)
+        self.log.append("requests", record)
         return GatewayResponse(text=completion.text, request_id=request_id, model=res.name, version=res.version,
                                digest=res.digest, environment=res.environment, arm=res.arm,
                                experiment_id=res.experiment_id, input_tokens=completion.input_tokens,

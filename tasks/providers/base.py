@@ -28,6 +28,7 @@ class Completion:
     request_id: str | None
     finish_reason: str | None
     model_id: str
+    fingerprint: str | None = None  # what identifies the serving snapshot (OpenAI's system_fingerprint)
 
 
 @dataclass(frozen=True, slots=True)

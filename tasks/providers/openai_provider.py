@@ -95,7 +95,8 @@ def complete(config: ModelConfig, messages: list[dict[str, Any]], pricing: Prici
     return Completion(text=text, input_tokens=tin, output_tokens=tout, latency_ms=latency,
                       cost_usd=cost_of(pricing, tin, tout),
                       request_id=getattr(resp, "_request_id", None) or resp.id,
-                      finish_reason=choice.finish_reason, model_id=resp.model or config.model_id)
+                      finish_reason=choice.finish_reason, model_id=resp.model or config.model_id,
+                      fingerprint=getattr(resp, "system_fingerprint", None))
 
 
 def embed(config: ModelConfig, texts: list[str], ctx: CallContext) -> list[list[float]]:
