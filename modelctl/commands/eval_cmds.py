@@ -113,7 +113,8 @@ def run(
 def request(
     candidate: Annotated[str, typer.Argument(help="NAME@VERSION to evaluate.")],
     suite: Annotated[str | None, typer.Option("--suite", help="Suite path or URI (default: the model's recorded suite).")] = None,
-    reason: Annotated[str | None, typer.Option("--reason")] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why the evaluation is requested (in the event payload).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Emit modelctl.evaluation.requested: the evaluate-candidate deployment runs it (needs PREFECT_API_URL)."""
     from tasks.events import request_evaluation
@@ -125,4 +126,7 @@ def request(
     if not request_evaluation(candidate, suite, reason):
         raise InvalidInput("no Prefect API configured: set PREFECT_API_URL (or run `make serve`)",
                            field="PREFECT_API_URL")
-    print(f"requested evaluation of {candidate}")
+    if json_out:
+        print_json({"event": "modelctl.evaluation.requested", "candidate": candidate, "suite": suite, "reason": reason})
+    else:
+        print(f"requested evaluation of {candidate}")

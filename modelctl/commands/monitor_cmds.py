@@ -85,7 +85,7 @@ def monitor(
 
 
 def probe(
-    name: str,
+    name: Annotated[str, typer.Argument(help="The model to probe (its version in --env).")],
     record_reference: Annotated[bool, typer.Option("--record-reference", help="Record (again) the reference for "
                                                                                 "the serving digest")] = False,
     inputs: Annotated[str | None, typer.Option("--inputs", help="Probe inputs: JSONL, YAML list or lines "
@@ -93,7 +93,7 @@ def probe(
     samples: Annotated[int | None, typer.Option("--samples", help="Samples per input (default 5, or the "
                                                                   "reference's)")] = None,
     budget_usd: Annotated[float | None, typer.Option("--budget-usd", help="Stop before spending more")] = None,
-    env: Annotated[str, typer.Option("--env")] = "production",
+    env: Annotated[str, typer.Option("--env", help="Environment whose version is probed")] = "production",
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
 ) -> None:
     """Probe NAME for a silent provider change: exit 0 stable, 1 drift, 3 not enough evidence, 5 unreachable."""

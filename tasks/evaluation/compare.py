@@ -290,7 +290,7 @@ def recommend(candidate: VersionSummary, baseline: VersionSummary | None, suite:
         if stale:
             reasons.append(f"{metric}: {_pct(rel)} against the baseline, not judged: {stale} answers came from the "
                            "cache, so their latency was measured at another time (run with --no-cache to compare)")
-        elif over > max(limit, floors.get(metric, 0.0)) and not _confirmed(paired_case, allowance):
+        elif over > max(limit, floors.get(metric, 0.0)) and not _confirmed(paired_case, allowance, floors.get(metric, 0.0)):
             reasons.append(f"{metric}: {_pct(rel)} against the baseline, but the per-case comparison does not show "
                            f"a regression beyond {_allowance_text(allowance)} (95% CI "
                            f"{_ci_text(paired_case)}): noise, not counted")
@@ -313,12 +313,13 @@ def recommend(candidate: VersionSummary, baseline: VersionSummary | None, suite:
 PER_CASE = {"p95_latency_ms": "latency_ms"}
 
 
-def _confirmed(cmp: Comparison | None, allowance: Any) -> bool:
-    """Whether the paired per-case difference is significantly beyond the allowance (no paired data: yes)."""
+def _confirmed(cmp: Comparison | None, allowance: Any, floor: float = 0.0) -> bool:
+    """Whether the paired per-case difference is significantly beyond the allowance and the absolute floor
+    (no paired data: yes)."""
     if cmp is None or cmp.ci is None or not cmp.baseline:
         return True
     limit = allowance.absolute(cmp.baseline) if allowance.relative else allowance.value
-    return cmp.ci[0] > limit
+    return cmp.ci[0] > max(limit, floor)
 
 
 def _ci_text(cmp: Comparison | None) -> str:

@@ -40,7 +40,7 @@ def test_flow_promotes_a_good_candidate_and_records_it(registry: str, prefect_ha
 
     result = evaluate_candidate(EvaluateCandidateParams(suite=str(SUITE), candidate="triage@2", registry=registry,
                                                         promote_to_staging=True, batch_size=100))
-    assert result["decision"] == "promote" and result["baseline"] == "triage@1"
+    assert result["decision"] == "promote" and result["baseline"] == "triage@1", result["reasons"]
     assert result["scores"]["exact_match"] >= 0.9 and result["scores"]["error_rate"] == 0.0
     reg = open_registry(registry)
     model = reg.get_model("triage")

@@ -16,6 +16,7 @@ from modelctl.cli import app, main
 # Command modules being reworked on other branches (A/B, evaluation, canary): their options get help
 # texts and --json there; everything else is held to the rule here.
 PENDING: set[str] = set()
+NO_JSON = {"serve"}  # a foreground process (server, worker) until Ctrl-C: it prints addresses, not a result
 
 
 def commands() -> Iterator[tuple[list[str], Any]]:
@@ -38,7 +39,8 @@ OWNED = [(p, c) for p, c in ALL if c.callback.__module__ not in PENDING]
 def test_every_option_and_argument_has_help_and_json(path: list[str], command: Any) -> None:
     missing = [p.name for p in command.params if not getattr(p, "help", None)]
     assert not missing, f"{' '.join(path)}: no help for {missing}"
-    assert any("--json" in p.opts for p in command.params), f"{' '.join(path)} has no --json"
+    if " ".join(path) not in NO_JSON:
+        assert any("--json" in p.opts for p in command.params), f"{' '.join(path)} has no --json"
 
 
 @pytest.mark.parametrize("path", [p for p, _ in ALL], ids=[" ".join(p) for p, _ in ALL])
