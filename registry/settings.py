@@ -40,6 +40,7 @@ class FileConfig(BaseModel):
     provider_max_attempts: int = 5
     retry_base_seconds: float = 0.5
     retry_max_seconds: float = 30.0
+    tools_file: str | None = None  # tool name -> JSON schema, for versions that register tools by name
 
 
 class Settings(BaseSettings):

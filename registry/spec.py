@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import ValidationError, field_validator
 
 from registry.entities import CONFIG_FIELDS, ConfigFields, ModelConfig, VersionMetadata
 from registry.errors import InvalidInput
@@ -21,6 +21,17 @@ class VersionSpec(ConfigFields, VersionMetadata):
     owner: str | None = None
     kind: str | None = None
     capture_content: bool | None = None
+
+    @field_validator("system_prompt", "prompt_template", mode="after")
+    @classmethod
+    def _template_parses(cls, value: str | None) -> str | None:
+        from registry.templates import variables_of
+
+        try:
+            variables_of(value)
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from exc
+        return value
 
     def config(self) -> ModelConfig:
         """The configuration part (what the digest covers)."""
