@@ -12,6 +12,7 @@ API keys come only from the providers' environment variables; they are never sto
 from __future__ import annotations
 
 import importlib
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from registry.entities import ModelConfig, Pricing
@@ -21,7 +22,10 @@ from tasks.providers.base import (
     PermanentProviderError,
     ProviderError,
     ProviderUnavailable,
+    StreamEvent,
+    ToolCall,
     TransientProviderError,
+    acquire_async,
     estimate_tokens,
     limiter_for,
 )
@@ -30,7 +34,8 @@ _MODULES = {"openai": "tasks.providers.openai_provider", "anthropic": "tasks.pro
             "bedrock": "tasks.providers.bedrock_provider", "local": "tasks.providers.local_provider"}
 
 __all__ = ["CallContext", "Completion", "PermanentProviderError", "ProviderError", "ProviderUnavailable",
-           "TransientProviderError", "complete", "embed", "warm_up"]
+           "StreamEvent", "ToolCall", "TransientProviderError", "acomplete", "astream", "complete", "embed",
+           "stream", "warm_up"]
 
 
 def _module(config: ModelConfig) -> Any:
@@ -42,6 +47,39 @@ def complete(config: ModelConfig, messages: list[dict[str, Any]], *, pricing: Pr
     """One completion from the version's provider."""
     limiter_for(config.provider).acquire(estimate_tokens(messages, config))
     return _module(config).complete(config, messages, pricing, CallContext(model, version))  # type: ignore[no-any-return]
+
+
+async def acomplete(config: ModelConfig, messages: list[dict[str, Any]], *, pricing: Pricing | None = None,
+                    model: str | None = None, version: int | None = None) -> Completion:
+    """One completion through the provider's async client."""
+    await acquire_async(config.provider, estimate_tokens(messages, config))
+    return await _module(config).acomplete(config, messages, pricing, CallContext(model, version))  # type: ignore[no-any-return]
+
+
+def stream(config: ModelConfig, messages: list[dict[str, Any]], *, pricing: Pricing | None = None,
+           model: str | None = None, version: int | None = None) -> Iterator[StreamEvent]:
+    """Text deltas as they arrive, then one event carrying the whole ``Completion`` (usage, tool calls).
+
+    Closing the iterator early closes the provider's connection.
+    """
+    limiter_for(config.provider).acquire(estimate_tokens(messages, config))
+    return _module(config).stream(config, messages, pricing, CallContext(model, version))  # type: ignore[no-any-return]
+
+
+def astream(config: ModelConfig, messages: list[dict[str, Any]], *, pricing: Pricing | None = None,
+            model: str | None = None, version: int | None = None) -> AsyncIterator[StreamEvent]:
+    """``stream`` through the provider's async client (the rate limit is taken on the first step)."""
+    return _limited(config, messages, _module(config).astream(config, messages, pricing, CallContext(model, version)))
+
+
+async def _limited(config: ModelConfig, messages: list[dict[str, Any]],
+                   events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+    await acquire_async(config.provider, estimate_tokens(messages, config))
+    try:
+        async for event in events:
+            yield event
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
 
 
 def embed(config: ModelConfig, texts: list[str], *, model: str | None = None,
