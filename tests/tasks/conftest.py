@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from tasks.providers.base import reset_clients
-from tests.tasks.providers.fakes import FakeProvider, anthropic_message, anthropic_sse, openai_chat, openai_sse
+from tests.tasks.providers.fakes import (
+    FakeProvider,
+    anthropic_message,
+    anthropic_sse,
+    openai_chat,
+    openai_sse,
+)
 
 
 @pytest.fixture(autouse=True)
