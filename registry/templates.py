@@ -96,3 +96,19 @@ def render_request(config: ModelConfig, messages: list[dict[str, Any]] | None,
     if config.prompt_template is not None:
         messages.append({"role": "user", "content": render(config.prompt_template, variables, "prompt_template")})
     return config.model_copy(update=update), messages
+
+
+TEMPLATE_FIELDS = ("system_prompt", "prompt_template")
+
+
+def template_diffs(a: ModelConfig, b: ModelConfig, a_name: str, b_name: str) -> dict[str, list[str]]:
+    """Line-by-line unified diffs of the templates that changed between two configurations."""
+    import difflib
+
+    out: dict[str, list[str]] = {}
+    for name in TEMPLATE_FIELDS:
+        old, new = getattr(a, name) or "", getattr(b, name) or ""
+        if old != new:
+            out[name] = list(difflib.unified_diff(old.splitlines(), new.splitlines(), fromfile=f"{a_name} {name}",
+                                                  tofile=f"{b_name} {name}", lineterm=""))
+    return out
