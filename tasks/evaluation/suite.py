@@ -152,21 +152,34 @@ class Suite(BaseModel):
 
 @dataclass(frozen=True)
 class Case:
-    """One dataset row: an input (text or chat messages), an optional expected answer, metadata."""
+    """One dataset row: an input (text or chat messages) and/or template ``variables``, an optional expected
+    answer, metadata."""
 
     id: str
     input: str | list[dict[str, Any]]
     expected: Any = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    variables: dict[str, Any] | None = None
 
     def messages(self) -> list[dict[str, Any]]:
         if isinstance(self.input, str):
-            return [{"role": "user", "content": self.input}]
+            return [{"role": "user", "content": self.input}] if self.input else []
         return list(self.input)
 
     def input_key(self) -> str:
-        """Canonical text of the input (for the cache key)."""
-        return self.input if isinstance(self.input, str) else json.dumps(self.input, sort_keys=True)
+        """Canonical text of the input and variables (for the cache key)."""
+        text = self.input if isinstance(self.input, str) else json.dumps(self.input, sort_keys=True)
+        if self.variables:
+            text += "\x1e" + json.dumps(self.variables, sort_keys=True)
+        return text
+
+    def display_input(self) -> str:
+        """The input as a reviewer reads it (text, the last user turn, or the variables)."""
+        if isinstance(self.input, str) and self.input:
+            return self.input + (f"  {json.dumps(self.variables)}" if self.variables else "")
+        if isinstance(self.input, list) and self.input:
+            return str(self.input[-1].get("content", ""))
+        return json.dumps(self.variables or {}, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -198,15 +211,19 @@ def _read_bytes(uri: str, source: str) -> bytes:
 def _case(row: dict[str, Any], where: str, line: int) -> Case:
     if "id" not in row or row["id"] in (None, ""):
         raise InvalidInput("case has no id", file=where, line=line, field="id")
-    if "input" not in row or row["input"] in (None, ""):
-        raise InvalidInput("case has no input", file=where, line=line, field="input")
-    value = row["input"]
+    variables = row.get("variables")
+    if variables is not None and not isinstance(variables, dict):
+        raise InvalidInput("variables must be a mapping of name to value", file=where, line=line, field="variables")
+    if row.get("input") in (None, "") and not variables:
+        raise InvalidInput("case has no input (nor template variables)", file=where, line=line, field="input")
+    value = row.get("input") or ""
     if not isinstance(value, str | list):
         raise InvalidInput("input must be text or a list of chat messages", file=where, line=line, field="input")
     meta = row.get("metadata") or {}
     if "tags" in row:
         meta = {**meta, "tags": row["tags"]}
-    return Case(id=str(row["id"]), input=value, expected=row.get("expected"), metadata=meta)
+    return Case(id=str(row["id"]), input=value, expected=row.get("expected"), metadata=meta,
+                variables=variables or None)
 
 
 def parse_dataset(data: bytes, where: str) -> list[Case]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 
 from registry.entities import ModelConfig
 from tasks.evaluation.cache import ResponseCache
 from tasks.evaluation.compare import summarize
 from tasks.evaluation.runner import Target, run_cases
-from tasks.evaluation.suite import Case, ScorerSpec, Suite
+from tasks.evaluation.suite import Case, ScorerSpec, Suite, parse_dataset
 from tests.tasks.providers.fakes import FakeProvider, error_body, openai_chat
 
 CASES = [Case(f"c{i}", f"ticket {i}", "billing") for i in range(12)]
@@ -38,3 +40,28 @@ def test_provider_failing_mid_run_is_recorded_not_raised(openai_env: FakeProvide
     suite = Suite(name="s", dataset="d", scorers=[{"type": "exact_match"}])
     summary = summarize("triage@1", TARGET.digest, results, suite)
     assert summary.metrics["error_rate"].value == 0.25 and summary.metrics["exact_match"].n == 9
+
+
+def test_cases_carry_template_variables(openai_env: FakeProvider, tmp_path: Path) -> None:
+    config = ModelConfig(provider="openai", model_id="gpt-4o-2024-08-06", system_prompt="You serve {{ team }}.",
+                         prompt_template="Ticket from {{ customer }}: {{ text }}")
+    target = Target("triage", 3, "f" * 64, config)
+    rows = [{"id": "v1", "variables": {"team": "billing", "customer": "Ada", "text": "charged twice"},
+             "expected": "billing"},
+            {"id": "v2", "variables": {"team": "billing", "customer": "Bo"}, "expected": "billing"}]
+    data = tmp_path / "cases.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cases = parse_dataset(data.read_bytes(), str(data))
+    results = run_cases(target, cases, SCORERS, cache=ResponseCache(str(tmp_path / "cache")))
+    assert results[0].scores == {"exact_match": 1.0} and results[0].error is None
+    assert openai_env.requests[-1]["body"]["messages"] == [
+        {"role": "system", "content": "You serve billing."}, {"role": "user", "content": "Ticket from Ada: charged twice"}]
+    assert results[1].error_type == "InvalidInput" and "'text' is undefined" in (results[1].error or "")
+    assert len(openai_env.requests) == 1  # the undefined variable never reached the provider
+
+
+def test_a_running_event_loop_is_not_a_problem(openai_env: FakeProvider) -> None:
+    async def inside() -> list:
+        return run_cases(TARGET, CASES[:4], SCORERS, concurrency=2)
+
+    assert [r.output for r in asyncio.run(inside())] == ["billing"] * 4
