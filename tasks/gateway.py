@@ -232,6 +232,13 @@ class AsyncGateway(_GatewayBase):
                                    version=call.res.version)
         return AsyncGatewayStream(self, call, events)
 
+    async def aclose(self) -> None:
+        """Close this event loop's provider clients and flush the request log."""
+        from tasks.providers.base import aclose_loop_clients
+
+        await aclose_loop_clients()
+        self.close()
+
 
 class _StreamState:
     """What a stream has delivered so far (for the log record, whether it completes or not)."""

@@ -178,13 +178,22 @@ async def arun_cases(target: Target, cases: Iterable[Case], scorers: list[Scorer
 
 
 def run_coroutine(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to its end from sync code (in a fresh thread when this one already runs a loop)."""
+    """Run a coroutine to its end on a fresh event loop (in a fresh thread when this one already runs a
+    loop); the loop's provider clients are closed before it ends."""
+    from tasks.providers.base import aclose_loop_clients
+
+    async def run_and_close() -> T:
+        try:
+            return await coro
+        finally:
+            await aclose_loop_clients()
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coro)
+        return asyncio.run(run_and_close())
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+        return pool.submit(asyncio.run, run_and_close()).result()
 
 
 def warm(target: Target) -> None:

@@ -308,6 +308,14 @@ def loop_client(provider: str, factory: Callable[[], Any]) -> Any:
     return per_loop[provider]
 
 
+async def aclose_loop_clients() -> None:
+    """Close this event loop's async clients (before the loop ends, so no connection outlives it)."""
+    for sdk_client in _loop_clients.pop(asyncio.get_running_loop(), {}).values():
+        close = getattr(sdk_client, "close", None)
+        if close is not None:
+            await close()
+
+
 def reset_clients() -> None:
     """Forget the per-process SDK clients and limiters (after changing settings, and in tests)."""
     with _clients_lock:

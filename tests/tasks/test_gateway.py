@@ -149,10 +149,10 @@ def test_async_gateway_complete_and_stream(registry: str, tmp_path: Path, openai
                                                       user_id=f"u{i}") for i in range(5)))
         async with agw.stream("triage", [{"role": "user", "content": "stream"}]) as chunks:
             pieces = [p async for p in chunks]
+        await agw.aclose()
         return answers, pieces, chunks.response
 
     answers, pieces, streamed = asyncio.run(main())
-    agw.close()
     assert [a.text for a in answers] == ["billing"] * 5 and "".join(pieces) == "billing"
     frame = load_requests(logs)
     assert len(frame) == 6 and set(frame["request_id"]) == {a.request_id for a in answers} | {streamed.request_id}
