@@ -5,6 +5,7 @@ One Prefect task per batch of cases (never one per case), so a Dask task runner 
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from prefect import flow, task
@@ -23,6 +24,7 @@ from tasks.evaluation import (
     run_cases,
     summarize,
 )
+from tasks.evaluation.cases import compare_cases, render_side_by_side_markdown, write_case_results
 from tasks.evaluation.report import metric_rows, render_eval_markdown
 from tasks.evaluation.runner import CaseResult, batches
 from tasks.evaluation.scorers import ScoringContext
@@ -72,6 +74,18 @@ def publish(markdown: str, rows: list[dict[str, Any]]) -> None:
 
 
 @task(cache_policy=NO_CACHE)
+def keep_case_results(frames: list[Any]) -> list[str]:
+    """Per-case results as Parquet beside the cache, keyed by run id, suite digest and version digest."""
+    return [write_case_results(get_settings().cache, frame) for frame in frames if len(frame)]
+
+
+def current_run_id() -> str:
+    from prefect.runtime import flow_run
+
+    return str(flow_run.id or "") or uuid.uuid4().hex
+
+
+@task(cache_policy=NO_CACHE)
 def record_result(params: EvaluateCandidateParams, candidate: Target, result: dict[str, Any]) -> None:
     from prefect.runtime import flow_run
 
@@ -98,9 +112,14 @@ def evaluate_candidate(params: EvaluateCandidateParams) -> dict[str, Any]:
     cand = summarize(candidate.ref, candidate.digest, results[candidate.ref], loaded.suite, expected)
     base = summarize(baseline.ref, baseline.digest, results[baseline.ref], loaded.suite, expected) if baseline else None
     rec = recommend(cand, base, loaded.suite)
-    markdown = render_eval_markdown(loaded.suite.name, loaded.digest, cand, base, rec)
+    run_id = current_run_id()
+    frames, compared = compare_cases(run_id, loaded.digest, loaded.cases, candidate, baseline, results)
+    keep_case_results(frames)
+    markdown = render_eval_markdown(loaded.suite.name, loaded.digest, cand, base, rec) + "\n" + \
+        render_side_by_side_markdown(compared, candidate.ref, baseline.ref if baseline else None)
     publish(markdown, metric_rows(rec))
-    result = {**build_result(loaded.suite.name, loaded.digest, candidate, baseline, cand, rec), "report": markdown}
+    result = {**build_result(loaded.suite.name, loaded.digest, candidate, baseline, cand, rec), "report": markdown,
+              "run_id": run_id, "cases": [c.to_dict() for c in compared]}
     record_result(params, candidate, result)
     return result
 
