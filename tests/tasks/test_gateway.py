@@ -203,3 +203,25 @@ def test_cli_resolve_lists_template_variables(registry: str, capsys: pytest.Capt
         main(["--registry", registry, "resolve", "support", "--json"])
     assert exc.value.code == 0
     assert json.loads(capsys.readouterr().out)["variables"] == ["name"]
+
+
+def test_cli_complete_streams_with_template_variables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    uri = str(tmp_path / "reg")
+    reg = open_registry(uri, actor="test")
+    reg.init()
+    reg.register("echo", {"provider": "local", "model_id": "lead-3-v1", "params": {"sentences": 2},
+                          "prompt_template": "Customer {{ name }} writes. {{ text }}"})
+    reg.record_eval("echo", 1, suite="s", passed=True)
+    reg.promote("echo", 1, "production", reason="test")
+    monkeypatch.setenv("MODELCTL_LOG", str(tmp_path / "logs"))
+    with pytest.raises(SystemExit) as exc:
+        main(["--registry", uri, "complete", "echo", "--var", "name=Ada", "--var", "text=It broke. Help!",
+              "--stream"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out == "Customer Ada writes. It broke.\n"
+    row = load_requests(str(tmp_path / "logs")).iloc[0]
+    assert row["ttft_ms"] > 0 and row["output_tokens"] > 0
+    with pytest.raises(SystemExit) as exc:
+        main(["--registry", uri, "complete", "echo", "--var", "name=Ada"])
+    assert exc.value.code == 2 and "'text' is undefined" in capsys.readouterr().err
