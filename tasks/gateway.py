@@ -16,6 +16,7 @@ through ``_record``; a stream closed before its end is logged with ``abandoned``
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
@@ -337,7 +338,8 @@ class GatewayStream:
 
     def __del__(self) -> None:
         if not self._state.logged:
-            self.close()
+            with contextlib.suppress(Exception):  # at interpreter exit the log may already be gone
+                self.close()
 
 
 class AsyncGatewayStream:
