@@ -23,6 +23,7 @@ from registry.entities import ModelConfig, Pricing
 from registry.templates import render_request
 from tasks.evaluation.cache import ResponseCache
 from tasks.evaluation.scorers import MODEL_BACKED, ScoringContext, score_case
+from tasks.evaluation.slots import SharedSlots
 from tasks.evaluation.suite import Case, ScorerSpec
 
 T = TypeVar("T")
@@ -63,27 +64,21 @@ class CaseResult:
         return asdict(self)
 
 
-_semaphores: dict[str, threading.BoundedSemaphore] = {}
-_semaphore_lock = threading.Lock()
+_slots: dict[str, SharedSlots] = {}
+_slots_lock = threading.Lock()
 
 
-def provider_slots(provider: str, concurrency: int) -> threading.BoundedSemaphore:
-    """The process-wide concurrency limit of one provider."""
+def provider_slots(provider: str, concurrency: int) -> SharedSlots:
+    """The process-wide concurrency limit of one provider (shared by every event loop of the process)."""
     key = f"{provider}:{concurrency}"
-    with _semaphore_lock:
-        if key not in _semaphores:
-            _semaphores[key] = threading.BoundedSemaphore(concurrency)
-        return _semaphores[key]
-
-
-async def _take(slots: threading.BoundedSemaphore) -> None:
-    """A process-wide slot without blocking the loop (waits only while other runs hold every slot)."""
-    while not slots.acquire(blocking=False):
-        await asyncio.sleep(0.002)
+    with _slots_lock:
+        if key not in _slots:
+            _slots[key] = SharedSlots(concurrency)
+        return _slots[key]
 
 
 async def _call(target: Target, case: Case, repeat: int, cache: ResponseCache | None,
-                slots: threading.BoundedSemaphore, limit: asyncio.Semaphore,
+                slots: SharedSlots, limit: asyncio.Semaphore,
                 ) -> tuple[dict[str, Any] | None, BaseException | None, bool]:
     from tasks.providers import ProviderUnavailable, TransientProviderError, acomplete
 
@@ -93,13 +88,9 @@ async def _call(target: Target, case: Case, repeat: int, cache: ResponseCache | 
             return hit, None, True
     try:
         config, messages = render_request(target.config, case.messages(), case.variables)
-        async with limit:
-            await _take(slots)
-            try:
-                done = await acomplete(config, messages, pricing=target.pricing, model=target.name,
-                                       version=target.version)
-            finally:
-                slots.release()
+        async with limit, slots:
+            done = await acomplete(config, messages, pricing=target.pricing, model=target.name,
+                                   version=target.version)
     except (ProviderUnavailable, TransientProviderError):
         raise  # the provider cannot be called: the run stops, nothing is scored as quality
     except Exception as exc:  # recorded, counted in error_rate; never a crash of the run
@@ -124,7 +115,7 @@ def _score(value: dict[str, Any], case: Case, repeat: int, cached: bool, scorers
 
 
 async def run_one(target: Target, case: Case, repeat: int, scorers: list[ScorerSpec], cache: ResponseCache | None,
-                  slots: threading.BoundedSemaphore, limit: asyncio.Semaphore, ctx: ScoringContext) -> CaseResult:
+                  slots: SharedSlots, limit: asyncio.Semaphore, ctx: ScoringContext) -> CaseResult:
     """Call (or read from the cache) and score one (case, repeat)."""
     value, error, cached = await _call(target, case, repeat, cache, slots, limit)
     if value is None:
