@@ -62,6 +62,45 @@ def run_pair(targets: list[Target], suite: Path, concurrency: int, cache: Respon
     return time.perf_counter() - start
 
 
+def bare_threads(base_url: str, calls: int, concurrency: int) -> float:
+    """The sync SDK alone, ``concurrency`` threads: the baseline of a thread-pool runner."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import openai
+
+    client = openai.OpenAI(base_url=base_url, max_retries=0)
+    messages = [{"role": "user", "content": "ticket"}]
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(lambda _: client.chat.completions.create(model="gpt-4o-2024-08-06", messages=messages),
+                      range(calls)))
+    return time.perf_counter() - start
+
+
+def bare_async(base_url: str, calls: int, concurrency: int) -> float:
+    """AsyncOpenAI alone on one event loop: the baseline of the async runner."""
+    import asyncio
+
+    import openai
+
+    async def run() -> float:
+        client = openai.AsyncOpenAI(base_url=base_url, max_retries=0)
+        limit = asyncio.Semaphore(concurrency)
+        messages = [{"role": "user", "content": "ticket"}]
+
+        async def one() -> None:
+            async with limit:
+                await client.chat.completions.create(model="gpt-4o-2024-08-06", messages=messages)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(calls)))
+        wall = time.perf_counter() - start
+        await client.close()
+        return wall
+
+    return asyncio.run(run())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
@@ -98,9 +137,15 @@ def main() -> None:
     cpu = time.process_time()
     wall_sdk = run_pair(sdk, suite, conc, None)
     cpu_ms = (time.process_time() - cpu) / (2 * n) * 1000
-    proc.kill()
     print(f"real openai SDK (AsyncOpenAI), server in its own process {wall_sdk:7.2f} s   = {wall_sdk / ideal:.2f} x ideal"
           f"   (goal <= 1.15 x; client CPU {cpu_ms:.2f} ms/call)")
+    for label, fn in (("bare sync SDK calls, thread pool   ", bare_threads), ("bare AsyncOpenAI calls, one loop   ", bare_async)):
+        cpu = time.process_time()
+        wall = fn(url + "/v1", 2 * n, conc)
+        cpu_ms = (time.process_time() - cpu) / (2 * n) * 1000
+        print(f"{label} {wall:7.2f} s   = {wall / ideal:.2f} x ideal   (no runner: the SDK alone; client CPU "
+              f"{cpu_ms:.2f} ms/call)")
+    proc.kill()
 
     warm = run_pair(local, suite, conc, ResponseCache(str(tmp / "cache")))
     print(f"fully cached re-run, warm process   {warm:7.2f} s   (target < 3 s)")
