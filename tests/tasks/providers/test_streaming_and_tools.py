@@ -189,9 +189,10 @@ def test_bedrock_converse_stream_text_and_usage(bedrock_env: FakeProvider) -> No
 
 def test_bedrock_tool_use_plain_streamed_async(bedrock_env: FakeProvider) -> None:
     answer = bedrock_converse("", tools=[("tu_1", "get_weather", {"city": "Paris"})])
-    bedrock_env.script.extend([(200, answer, {}, 0.0)] * 3)
+    bedrock_env.script.extend([(200, answer, {}, 0.0)] * 4)
     expected = (ToolCall("tu_1", "get_weather", {"city": "Paris"}),)
-    outs = [complete(BEDROCK, ASK), collect(stream(BEDROCK, ASK))[1], asyncio.run(acollect(BEDROCK, ASK))[1]]
+    outs = [complete(BEDROCK, ASK), collect(stream(BEDROCK, ASK))[1], asyncio.run(acomplete(BEDROCK, ASK)),
+            asyncio.run(acollect(BEDROCK, ASK))[1]]
     for out in outs:
         assert out.tool_calls == expected and out.finish_reason == "tool_call"
     spec = bedrock_env.requests[0]["body"]["toolConfig"]["tools"][0]["toolSpec"]
