@@ -225,3 +225,16 @@ def test_cli_complete_streams_with_template_variables(tmp_path: Path, monkeypatc
     with pytest.raises(SystemExit) as exc:
         main(["--registry", uri, "complete", "echo", "--var", "name=Ada"])
     assert exc.value.code == 2 and "'text' is undefined" in capsys.readouterr().err
+
+
+def test_a_stream_that_fails_is_logged_once_as_an_error(registry: str, tmp_path: Path,
+                                                        openai_env: FakeProvider) -> None:
+    openai_env.script.append((400, error_body("invalid_request_error", "bad"), {}, 0.0))
+    logs = str(tmp_path / "logs")
+    gw = Gateway(registry, writer=RequestLogWriter(logs, flush_interval=60))
+    chunks = gw.stream("triage", [{"role": "user", "content": "hi"}])
+    with pytest.raises(PermanentProviderError, match="triage@1"), chunks:
+        list(chunks)
+    gw.close()
+    frame = load_requests(logs)
+    assert len(frame) == 1 and frame.iloc[0]["error"] == 1 and pd.isna(frame.iloc[0]["abandoned"])
