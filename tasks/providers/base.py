@@ -302,15 +302,19 @@ _loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, An
 
 def loop_client(provider: str, factory: Callable[[], Any]) -> Any:
     """One async SDK client per provider and event loop (an async connection pool belongs to its loop)."""
-    per_loop = _loop_clients.setdefault(asyncio.get_running_loop(), {})
-    if provider not in per_loop:
-        per_loop[provider] = factory()
-    return per_loop[provider]
+    loop = asyncio.get_running_loop()
+    with _clients_lock:  # loops of several threads share the mapping
+        per_loop = _loop_clients.setdefault(loop, {})
+        if provider not in per_loop:
+            per_loop[provider] = factory()
+        return per_loop[provider]
 
 
 async def aclose_loop_clients() -> None:
     """Close this event loop's async clients (before the loop ends, so no connection outlives it)."""
-    for sdk_client in _loop_clients.pop(asyncio.get_running_loop(), {}).values():
+    with _clients_lock:
+        clients = _loop_clients.pop(asyncio.get_running_loop(), {})
+    for sdk_client in clients.values():
         close = getattr(sdk_client, "close", None)
         if close is not None:
             await close()
