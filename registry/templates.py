@@ -19,7 +19,9 @@ _MARKERS = ("{{", "{%", "{#")
 
 def is_template(text: str | None) -> bool:
     """True when ``text`` holds Jinja syntax (plain prompts are sent as they are)."""
-    return bool(text) and any(m in text for m in _MARKERS)  # type: ignore[operator]
+    if not text or "{" not in text:  # the hot path: a plain prompt
+        return False
+    return any(m in text for m in _MARKERS)
 
 
 @lru_cache(maxsize=1)
