@@ -63,3 +63,12 @@ def test_parquet_round_trip_keyed_by_run_suite_and_version(tmp_path: Path) -> No
     assert [r.case_id for r in side_by_side(back[back.role == "candidate"], back[back.role == "baseline"])] == \
         ["b", "c", "d", "a"]
     assert read_case_results(str(tmp_path), "other").empty
+
+
+def test_parquet_round_trip_on_s3(s3_bucket: str) -> None:
+    cand, base = frames()
+    uri = f"s3://{s3_bucket}/eval-cache/"
+    for frame in (cand, base):
+        write_case_results(uri, frame)
+    back = read_case_results(uri, "run-1")
+    assert len(back) == 8 and set(back["digest"]) == {"1" * 64, "2" * 64}
