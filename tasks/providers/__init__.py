@@ -2,7 +2,9 @@
 
 ``complete(config, messages)`` applies the version's whole configuration (system prompt, temperature,
 max_tokens, top_p, stop, tools, response format, params) and returns a ``Completion`` with tokens,
-latency, cost (from the version's pricing), the provider's request id and finish reason.
+latency, cost (from the version's pricing), the provider's request id, finish reason (``tool_call`` for
+every provider's tool calls) and structured ``ToolCall``s. ``acomplete`` goes through the providers' async
+clients; ``stream`` / ``astream`` yield text deltas and then one event with the whole ``Completion``.
 Transient failures (429, 5xx, timeouts, connection errors) are retried with exponential backoff and
 jitter, honouring Retry-After; other 4xx fail at once. A per-provider limiter (requests/min and
 tokens/min from MODELCTL_CONFIG ``rate_limits``) is shared by every call in the process.
