@@ -12,7 +12,7 @@ DEMO_DIR ?= .demo
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -r requirements.lock
-	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m pip install -q --no-deps -e ".[all]"
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -24,7 +24,7 @@ from tasks.evaluation import (
     run_cases,
     summarize,
 )
-from tasks.evaluation.cases import compare_cases, render_side_by_side_markdown, write_case_results
+from tasks.evaluation.case_results import compare_cases, render_side_by_side_markdown, write_case_results
 from tasks.evaluation.report import metric_rows, render_eval_markdown
 from tasks.evaluation.runner import CaseResult, batches
 from tasks.evaluation.scorers import ScoringContext

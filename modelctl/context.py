@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,9 @@ class CliState:
     """Values of the global options, set by the root callback."""
 
     registry_uri: str | None = None
+    debug: bool = False
+    interrupted: bool = False  # a Ctrl-C or SIGTERM arrived during this command
+    finished: bool = False  # the command returned; exit handlers are running
 
 
 STATE = CliState()
@@ -29,6 +33,20 @@ def open_registry() -> Registry:
     from registry.service import open_registry as _open
 
     return _open(STATE.registry_uri)
+
+
+def _escape_char(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_text(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` safe for a terminal: control characters, ANSI/OSC escapes and bidi/format characters
+    are shown escaped (``\\x1b``), so a reason, an actor name or model output cannot rewrite the screen."""
+    keep = {"\n", "\t"} if keep_newlines else set()
+    return "".join(
+        ch if ch in keep or unicodedata.category(ch) not in ("Cc", "Cf") else _escape_char(ch)
+        for ch in text)
 
 
 def _default(obj: Any) -> Any:

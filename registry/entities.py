@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 ENVIRONMENTS: tuple[str, ...] = ("development", "staging", "production")
 Environment = Literal["development", "staging", "production"]
@@ -34,7 +34,7 @@ def utcnow() -> datetime:
 class Frozen(BaseModel):
     """Base of every entity: immutable, unknown fields rejected."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class ConfigFields(Frozen):
@@ -57,6 +57,34 @@ class ConfigFields(Frozen):
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return value or None
+
+    @field_validator("tools", "response_format", "params", mode="after")
+    @classmethod
+    def _finite_and_shallow(cls, value: Any) -> Any:
+        from registry.numbers import check_tree
+
+        check_tree(value, "value")
+        return value
+
+
+_LOCAL_PARAMS: dict[str, tuple[str, float]] = {  # name -> (kind, minimum)
+    "sentences": ("int", 1), "dimension": ("int", 1), "simulated_latency_ms": ("number", 0),
+}
+
+
+def check_local_params(params: dict[str, Any]) -> None:
+    """The local provider's parameters have the right types and ranges (checked at registration)."""
+    for name, (kind, minimum) in _LOCAL_PARAMS.items():
+        if name not in params:
+            continue
+        value = params[name]
+        ok_type = isinstance(value, int) if kind == "int" else isinstance(value, int | float)
+        if isinstance(value, bool) or not ok_type or value < minimum:
+            raise ValueError(f"params.{name} must be {'an integer' if kind == 'int' else 'a number'} "
+                             f">= {minimum:g}, got {value!r}")
+    sha = params.get("artifact_sha256")
+    if sha is not None and not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
+        raise ValueError("params.artifact_sha256 must be 64 lowercase hex characters")
 
 
 class ModelConfig(ConfigFields):
@@ -93,6 +121,9 @@ class Lineage(Frozen):
     hyperparameters: dict[str, Any] | None = None
     training_date: date | None = None
     parent_version: int | None = None
+    trainer: str | None = None
+    manifest: dict[str, Any] | None = None
+    evaluation: dict[str, Any] | None = None
 
 
 class VersionMetadata(Frozen):

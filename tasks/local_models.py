@@ -65,24 +65,19 @@ class TextClassifier:
         return [dict(zip(self.model.classes_, map(float, row), strict=True)) for row in proba]
 
 
-def train_text_classifier(dataset_path: str | Path, out_path: str | Path, *, c: float = 4.0) -> tuple[str, str]:
-    """Train on a JSONL dataset (``input``/``expected``) and write a JSON artifact; returns (path, sha256).
-
-    Deterministic: the same data gives the same bytes.
-    """
+def classifier_artifact(texts: list[str], labels: list[str], *, c: float = 4.0, max_iter: int = 2000,
+                        trained_on: dict[str, Any] | None = None) -> bytes:
+    """Train TF-IDF + logistic regression and return the JSON artifact's bytes (deterministic)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    rows = [json.loads(line) for line in Path(dataset_path).read_text().splitlines() if line.strip()]
-    texts, labels = [str(r["input"]) for r in rows], [str(r["expected"]) for r in rows]
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, lowercase=True)
     features = vectorizer.fit_transform(texts)
-    model = LogisticRegression(C=c, max_iter=2000, random_state=0).fit(features, labels)
+    model = LogisticRegression(C=c, max_iter=max_iter, random_state=0).fit(features, labels)
     vocab = sorted(vectorizer.vocabulary_.items(), key=lambda kv: kv[1])
     artifact = {
         "format": ARTIFACT_FORMAT,
-        "trained_on": {"file": Path(dataset_path).name, "rows": len(rows),
-                       "sha256": hashlib.sha256(Path(dataset_path).read_bytes()).hexdigest()},
+        "trained_on": trained_on or {"rows": len(texts)},
         "vectorizer": {"ngram_range": [1, 2], "sublinear_tf": True, "lowercase": True,
                        "vocabulary": [term for term, _ in vocab],
                        "idf": [round(float(x), 10) for x in vectorizer.idf_]},
@@ -90,7 +85,19 @@ def train_text_classifier(dataset_path: str | Path, out_path: str | Path, *, c: 
         "coef": [[round(float(x), 10) for x in row] for row in model.coef_],
         "intercept": [round(float(x), 10) for x in model.intercept_],
     }
-    data = json.dumps(artifact, sort_keys=True, separators=(",", ":")).encode()
+    return json.dumps(artifact, sort_keys=True, separators=(",", ":")).encode()
+
+
+def train_text_classifier(dataset_path: str | Path, out_path: str | Path, *, c: float = 4.0) -> tuple[str, str]:
+    """Train on a JSONL dataset (``input``/``expected``) and write a JSON artifact; returns (path, sha256).
+
+    Deterministic: the same data gives the same bytes.
+    """
+    rows = [json.loads(line) for line in Path(dataset_path).read_text().splitlines() if line.strip()]
+    texts, labels = [str(r["input"]) for r in rows], [str(r["expected"]) for r in rows]
+    trained_on = {"file": Path(dataset_path).name, "rows": len(rows),
+                  "sha256": hashlib.sha256(Path(dataset_path).read_bytes()).hexdigest()}
+    data = classifier_artifact(texts, labels, c=c, trained_on=trained_on)
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)
@@ -98,17 +105,18 @@ def train_text_classifier(dataset_path: str | Path, out_path: str | Path, *, c: 
 
 
 def read_artifact(uri: str) -> bytes:
-    """The bytes at a file path or s3:// URI."""
-    if uri.startswith("s3://"):
-        import boto3
+    """The bytes at a file path, file:// or s3:// URI (through the one blob layer), or an ``artifacts://``
+    reference (the content-addressed artifact store)."""
+    if uri.startswith("artifacts://"):
+        from tasks.training.artifacts import open_artifacts
 
-        bucket, _, key = uri[5:].partition("/")
-        return bytes(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
-    path = Path(uri[7:] if uri.startswith("file://") else uri)
+        return open_artifacts().get(uri)
+    from registry.blobs import read_bytes
+
     try:
-        return path.read_bytes()
+        return read_bytes(uri)
     except OSError as exc:
-        raise InvalidInput(f"cannot read model artifact: {exc}", file=str(path), field="params.artifact_uri") from exc
+        raise InvalidInput(f"cannot read model artifact: {exc}", file=uri, field="params.artifact_uri") from exc
 
 
 def load_classifier(uri: str, sha256: str) -> TextClassifier:
@@ -129,9 +137,23 @@ def _load_classifier(uri: str, sha256: str) -> TextClassifier:
     if actual != sha256:
         raise InvalidInput(f"artifact digest mismatch for {uri}: expected {sha256}, got {actual}; refusing to load",
                            field="params.artifact_sha256")
-    artifact = json.loads(data)
-    if artifact.get("format") != ARTIFACT_FORMAT:
+    try:
+        artifact = json.loads(data)
+    except ValueError as exc:
+        raise InvalidInput(f"{uri}: not a {ARTIFACT_FORMAT} artifact (not JSON)", field="params.artifact_uri") from exc
+    if not isinstance(artifact, dict) or artifact.get("format") != ARTIFACT_FORMAT:
         raise InvalidInput(f"{uri}: not a {ARTIFACT_FORMAT} artifact", field="params.artifact_uri")
+    try:
+        classifier = _build_classifier(artifact)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise InvalidInput(f"{uri}: damaged {ARTIFACT_FORMAT} artifact ({type(exc).__name__}: {exc})",
+                           field="params.artifact_uri") from exc
+    with _cache_lock:
+        _cache[sha256] = classifier
+    return classifier
+
+
+def _build_classifier(artifact: dict[str, Any]) -> TextClassifier:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
@@ -144,7 +166,4 @@ def _load_classifier(uri: str, sha256: str) -> TextClassifier:
     model.classes_ = np.asarray(artifact["classes"])
     model.coef_ = np.asarray(artifact["coef"], dtype=float)
     model.intercept_ = np.asarray(artifact["intercept"], dtype=float)
-    classifier = TextClassifier(vectorizer, model)
-    with _cache_lock:
-        _cache[sha256] = classifier
-    return classifier
+    return TextClassifier(vectorizer, model)

@@ -47,3 +47,21 @@ def test_every_deployment_builds_for_serve() -> None:
     assert set(built) == {d["name"] for d in load()["deployments"]}
     assert built["deprecation-scan"].schedules and built["evaluate-candidate"].triggers
     assert "params" in built["evaluate-candidate"]._parameter_openapi_schema.properties  # a pydantic form in the UI
+
+
+def test_fine_tune_deployment_runs_quarterly_monthly_and_on_degraded_quality() -> None:
+    from deployments.serve import build_deployments
+
+    dep = {d["name"]: d for d in load()["deployments"]}["fine-tune"]
+    assert dep["entrypoint"] == "flows/fine_tune.py:fine_tune"
+    by_slug = {s["slug"]: s for s in dep["schedules"]}
+    assert by_slug["quarterly-retrain"]["parameters"]["params"]["schedule"] == "quarterly"
+    assert by_slug["monthly-retrain"]["parameters"]["params"]["schedule"] == "monthly"
+    trigger = dep["triggers"][0]
+    assert trigger["expect"] == ["modelctl.monitor.degraded"]
+    assert "modelctl.model.*" in trigger["match"]["prefect.resource.id"]
+    assert trigger["parameters"]["params"]["model"] == "{{ event.payload.model }}"
+    built = {d.name: d for d in build_deployments()}["fine-tune"]
+    assert [s.parameters for s in built.schedules] == [{"params": {"schedule": "quarterly"}},
+                                                       {"params": {"schedule": "monthly"}}]
+    assert built.triggers and "params" in built._parameter_openapi_schema.properties

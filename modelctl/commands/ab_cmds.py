@@ -11,6 +11,7 @@ import typer
 from modelctl.commands.experiment_cmds import parse_guardrails
 from modelctl.context import STATE, print_json
 from registry.errors import InvalidInput, RegistryNotFound, VersionNotFound
+from registry.numbers import finite
 
 app = typer.Typer(no_args_is_help=True, help="A/B analysis with statistical significance.")
 EXIT = {"ship": 0, "rollback": 1, "continue": 3, "invalid": 4}
@@ -29,7 +30,7 @@ def parse_estimators(items: list[str] | None) -> dict[str, str]:
 
 @app.command("analyze")
 def analyze(
-    experiment_id: str,
+    experiment_id: Annotated[str, typer.Argument(help="The experiment (NAME-exp-N), or the id in a --logs table.")],
     logs: Annotated[str | None, typer.Option("--logs", help="Request log URI or a CSV/Parquet/JSONL table "
                                                             "(path or s3://)")] = None,
     planned_split: Annotated[float | None, typer.Option("--planned-split", help="Treatment share (with --logs)")] = None,
@@ -50,6 +51,8 @@ def analyze(
     from tasks.ab import apply_decision, run_analysis
     from tasks.ab.report import render_ab_markdown, render_effects_png
 
+    finite(min_effect, "--min-effect")
+    finite(planned_split, "--planned-split")
     reg = open_registry(STATE.registry_uri)
     try:
         has_registry = reg.store.exists()

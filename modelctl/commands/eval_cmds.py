@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from modelctl.context import open_registry, print_json
+from modelctl.context import escape_text, open_registry, print_json
 from registry.errors import InvalidInput
 from registry.service import parse_ref
 
@@ -36,8 +36,8 @@ def record(
     suite: Annotated[str, typer.Option("--suite", help="Suite name.")] = "",
     passed: Annotated[bool | None, typer.Option("--passed/--failed", help="The outcome.")] = None,
     scores: Annotated[list[str] | None, typer.Option("--scores", help="KEY=VALUE (repeatable).")] = None,
-    reason: Annotated[str | None, typer.Option("--reason")] = None,
-    json_out: Annotated[bool, typer.Option("--json")] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (recorded in history).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Record an evaluation result on a version's digest (the promotion gate reads the latest)."""
     if passed is None:
@@ -63,7 +63,7 @@ def run(
     suite: Annotated[str, typer.Argument(help="Suite YAML file.")],
     candidate: Annotated[str, typer.Option("--candidate", help="NAME@VERSION")],
     baseline: Annotated[str | None, typer.Option("--baseline", help="NAME@ENVIRONMENT or NAME@VERSION")] = None,
-    concurrency: Annotated[int, typer.Option("--concurrency")] = 16,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="Calls in flight per provider.")] = 16,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Call the provider even for cached cases.")] = False,
     promote_to_staging: Annotated[bool, typer.Option("--promote-to-staging",
                                                      help="Point staging at a promoted candidate.")] = False,
@@ -117,11 +117,11 @@ def show(
     only_regressions: Annotated[bool, typer.Option("--only-regressions",
                                                    help="Only cases where the candidate is worse.")] = False,
     limit: Annotated[int, typer.Option("--limit", help="At most this many cases (0: all).")] = 20,
-    json_out: Annotated[bool, typer.Option("--json")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """The per-case results kept for a run (Parquet beside the evaluation cache)."""
     from registry.settings import get_settings
-    from tasks.evaluation.cases import read_case_results, side_by_side
+    from tasks.evaluation.case_results import read_case_results, side_by_side
 
     frame = read_case_results(get_settings().cache, run_id)
     if not len(frame):
@@ -142,7 +142,7 @@ def show(
     for r in rows:
         mark = "REGRESSION " if r.regression else ""
         diff = "" if r.diff is None else f"  diff {r.diff:+.3g}"
-        print(f"\n{mark}{r.case_id}{diff}")
+        print(f"\n{mark}{escape_text(r.case_id)}{diff}")
         print(f"  input:    {_short(r.input)}")
         print(f"  expected: {_short(r.expected)}")
         print(f"  {refs.get('candidate', 'candidate')}: {_short(r.candidate_output)}  [{_scores(r.candidate_scores)}]")
@@ -154,7 +154,7 @@ def show(
 
 def _short(text: object, width: int = 200) -> str:
     value = "—" if text is None else str(text).replace("\n", " ")
-    return value if len(value) <= width else value[: width - 1] + "…"
+    return escape_text(value if len(value) <= width else value[: width - 1] + "…")
 
 
 def _scores(scores: dict[str, float]) -> str:

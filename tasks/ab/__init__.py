@@ -55,6 +55,10 @@ def run_analysis(registry: Registry | None, experiment_id: str, *, logs: str | N
                 raise
     if exp is None and (logs is None or planned_split is None):
         raise InvalidInput("without a registry experiment, give --logs TABLE and --planned-split", field="logs")
+    if exp is not None and exp.kind == "canary" and exp.split >= 1 and planned_split is None:
+        return Analysis("continue", [f"canary {exp.id} is at 100%: no control is left to compare with; it completes "
+                                     "by promoting the treatment through the normal gates"],
+                        {"p_value": 1.0, "ok": True, "assessed": False}, [])
     source = logs or get_settings().log
     arms = load_arms(source, experiment_id, window=_window(exp, model),
                      require_experiment=logs is not None and is_table(logs))
@@ -82,6 +86,8 @@ def planned_action(exp: Experiment, analysis: Analysis, apply: bool) -> tuple[st
 
     if not apply or exp.status != "running":
         return "record", {}, f"analysis: {analysis.decision}"
+    if exp.kind == "canary" and exp.split >= 1:
+        return "complete", {}, f"canary {exp.id} at 100%: promoting the treatment and completing the canary"
     if exp.kind == "canary":
         step = next_action(exp, analysis)
         action = {"hold": "record", "abort": "abort", "advance": "advance", "complete": "complete"}[step.action]

@@ -5,7 +5,8 @@ so client CPU is not the ceiling. Concurrency is bounded per run by an asyncio s
 provider by a process-wide semaphore, so batches run by parallel Prefect tasks share one limit; the
 providers' retries and rate limits apply underneath. A case's ``variables`` fill the version's
 templates. A failed case is recorded with its error and counted in ``error_rate`` — it never stops
-the run.
+the run; a provider that cannot be called (``ProviderUnavailable``, or ``TransientProviderError`` after
+every retry) does: the remaining calls are cancelled and the error raised.
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ async def arun_cases(target: Target, cases: Iterable[Case], scorers: list[Scorer
             for t in tasks:
                 t.add_done_callback(lambda _: bar.advance(task))
             return list(await asyncio.gather(*tasks))
-    except BaseException:
+    except BaseException:  # Ctrl-C, or a provider that cannot be called: cancel the queued cases
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -20,8 +20,23 @@ def _user_text(messages: list[dict[str, Any]]) -> str:
     return "\n".join(str(m.get("content", "")) for m in messages if m.get("role", "user") == "user")
 
 
+def _int_param(config: ModelConfig, name: str, default: int) -> int:
+    value = (config.params or {}).get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise PermanentProviderError(f"local model {config.model_id}: params.{name} must be a positive integer, "
+                                     f"got {value!r}")
+    return value
+
+
 def _delay(config: ModelConfig) -> float:
-    return float((config.params or {}).get("simulated_latency_ms") or 0) / 1000
+    """The simulated latency in seconds (checked: a number of milliseconds >= 0)."""
+    delay = (config.params or {}).get("simulated_latency_ms")
+    if not delay:
+        return 0.0
+    if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay < 3_600_000:
+        raise PermanentProviderError(f"local model {config.model_id}: params.simulated_latency_ms must be a "
+                                     f"number of milliseconds >= 0, got {delay!r}")
+    return float(delay) / 1000
 
 
 def _sleep(config: ModelConfig) -> None:
@@ -41,7 +56,7 @@ def _answer(config: ModelConfig, messages: list[dict[str, Any]], ctx: CallContex
     params = config.params or {}
     text = _user_text(messages)
     if config.model_id == "lead-3-v1":
-        output = local_models.lead_sentences(text, int(params.get("sentences", 3)))
+        output = local_models.lead_sentences(text, _int_param(config, "sentences", 3))
     elif config.model_id == "tfidf-logreg-v1":
         uri, sha = params.get("artifact_uri"), params.get("artifact_sha256")
         if not uri or not sha:
@@ -115,4 +130,4 @@ def embed(config: ModelConfig, texts: list[str], ctx: CallContext) -> list[list[
     if config.model_id != "hashing-embed-v1":
         raise PermanentProviderError(f"{ctx.describe(config)}: not a local embedding model (use hashing-embed-v1)")
     _sleep(config)
-    return local_models.hashing_embed(texts, int((config.params or {}).get("dimension", 256)))
+    return local_models.hashing_embed(texts, _int_param(config, "dimension", 256))

@@ -16,6 +16,7 @@ from tasks.providers.base import (
     CallContext,
     Completion,
     Failure,
+    PermanentProviderError,
     StreamEvent,
     ToolCall,
     async_with_retries,
@@ -103,9 +104,14 @@ def request_kwargs(config: ModelConfig, messages: list[dict[str, Any]]) -> dict[
     return kwargs
 
 
-def _completion(resp: Any, config: ModelConfig, pricing: Pricing | None, start: float) -> Completion:
+def _completion(resp: Any, config: ModelConfig, pricing: Pricing | None, start: float,
+                ctx: CallContext) -> Completion:
     latency = (time.perf_counter() - start) * 1000
-    choice = resp.choices[0]
+    choices = getattr(resp, "choices", None)
+    if not isinstance(choices, list) or not choices or getattr(choices[0], "message", None) is None:
+        raise PermanentProviderError(f"{ctx.describe(config)}: malformed response: no choices[0].message "
+                                     f"(got {type(resp).__name__})")
+    choice = choices[0]
     message = choice.message
     calls = tuple(ToolCall(c.id, c.function.name, parse_arguments(c.function.arguments))
                   for c in (getattr(message, "tool_calls", None) or ()))
@@ -123,8 +129,11 @@ def complete(config: ModelConfig, messages: list[dict[str, Any]], pricing: Prici
     """One chat completion."""
     kwargs = request_kwargs(config, messages)
     start = time.perf_counter()
-    resp = with_retries(lambda: client().chat.completions.create(**kwargs), _classify, config, ctx)
-    return _completion(resp, config, pricing, start)
+    try:
+        resp = with_retries(lambda: client().chat.completions.create(**kwargs), _classify, config, ctx)
+    except ValueError as exc:  # a body that is not JSON, or not the API's shape
+        raise PermanentProviderError(f"{ctx.describe(config)}: malformed response ({type(exc).__name__})") from exc
+    return _completion(resp, config, pricing, start, ctx)
 
 
 async def acomplete(config: ModelConfig, messages: list[dict[str, Any]], pricing: Pricing | None,
@@ -132,9 +141,12 @@ async def acomplete(config: ModelConfig, messages: list[dict[str, Any]], pricing
     """One chat completion through AsyncOpenAI."""
     kwargs = request_kwargs(config, messages)
     start = time.perf_counter()
-    resp = await async_with_retries(lambda: async_client().chat.completions.create(**kwargs), _classify,
-                                    config, ctx)
-    return _completion(resp, config, pricing, start)
+    try:
+        resp = await async_with_retries(lambda: async_client().chat.completions.create(**kwargs), _classify,
+                                        config, ctx)
+    except ValueError as exc:  # a body that is not JSON, or not the API's shape
+        raise PermanentProviderError(f"{ctx.describe(config)}: malformed response ({type(exc).__name__})") from exc
+    return _completion(resp, config, pricing, start, ctx)
 
 
 class _Chunks:

@@ -195,6 +195,19 @@ def test_promoting_the_treatment_by_hand_completes_the_experiment(tmp_path: Path
     assert reg.history("summarizer")[-1].action == "experiment_stop" and "looks good" in reg.history("summarizer")[-1].reason
 
 
+def test_a_canary_at_100_percent_completes_instead_of_failing(tmp_path: Path) -> None:
+    base = {"provider": "anthropic", "model_id": "claude-sonnet-4-5-20250929"}
+    uri = _registry(tmp_path, [{**base, "temperature": 0.1}, {**base, "temperature": 0.2}])
+    reg = open_registry(uri, actor="test")
+    exp = reg.start_experiment("summarizer", control=1, treatment=2, split=0.0, kind="canary", steps=[100])
+    (tmp_path / "log").mkdir()
+    analysis = run_analysis(reg, exp.id, logs=str(tmp_path / "log"))
+    assert analysis.decision == "continue" and "100%" in analysis.reasons[0]
+    assert apply_decision(reg, exp.id, analysis, apply=True).action == "complete"
+    model = reg.get_model("summarizer")
+    assert model.env_version("production") == 2 and model.experiments[0].status == "shipped"
+
+
 # -- canaries on real gateway traffic ----------------------------------------------------------------
 def _gateway_registry(tmp_path: Path, treatment_latency: float) -> str:
     local = {"provider": "local", "model_id": "lead-3-v1"}

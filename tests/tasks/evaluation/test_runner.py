@@ -65,3 +65,63 @@ def test_a_running_event_loop_is_not_a_problem(openai_env: FakeProvider) -> None
         return run_cases(TARGET, CASES[:4], SCORERS, concurrency=2)
 
     assert [r.output for r in asyncio.run(inside())] == ["billing"] * 4
+
+
+class _Outage:
+    """A ``local`` provider (async only) that is warmed, answers, refuses one case, then is unreachable."""
+
+    name = "local"
+    supports_embeddings = False
+
+    def __init__(self, failure: Exception) -> None:
+        self.failure = failure
+        self.warmed = 0
+        self.calls: list[str] = []
+
+    def warm_up(self, config: ModelConfig) -> None:
+        assert not self.calls, "warmed before any timed call"
+        self.warmed += 1
+
+    def complete(self, config: ModelConfig, messages: list, pricing: object, ctx: object) -> object:
+        raise AssertionError("the runner uses the async client")
+
+    def embed(self, config: ModelConfig, texts: list[str], ctx: object) -> list[list[float]]:
+        raise AssertionError("never called")
+
+    async def acomplete(self, config: ModelConfig, messages: list, pricing: object, ctx: object) -> object:
+        from tasks.providers import Completion, PermanentProviderError
+
+        text = messages[-1]["content"]
+        self.calls.append(text)
+        if text == "ticket 1":
+            raise PermanentProviderError("bad request for this case")
+        if text == "ticket 3":
+            raise self.failure
+        await asyncio.sleep(0.05)
+        return Completion(text="billing", input_tokens=1, output_tokens=1, latency_ms=1.0, cost_usd=0.0,
+                          request_id="r", finish_reason="stop", model_id=config.model_id)
+
+
+def test_an_unavailable_or_unreachable_provider_stops_the_async_run() -> None:
+    import pytest
+
+    from tasks import providers
+    from tasks.providers import ProviderUnavailable, TransientProviderError
+
+    local = Target("triage", 1, "f" * 64, ModelConfig(provider="local", model_id="lead-3-v1"))
+    for failure in (ProviderUnavailable("OPENAI_API_KEY is not set"), TransientProviderError("503 after retries")):
+        stub = _Outage(failure)
+        previous = providers.register_provider(stub)  # type: ignore[arg-type]
+        try:
+            with pytest.raises(type(failure)):
+                run_cases(local, CASES, SCORERS, concurrency=2, progress=False)
+            assert stub.warmed == 1
+            assert len(stub.calls) < len(CASES)  # the queued cases were cancelled, not called
+            stub.failure = RuntimeError("a per-case failure")  # anything else is recorded on its case
+            stub.calls.clear()
+            results = run_cases(local, CASES, SCORERS, concurrency=2, progress=False)
+            errors = {r.case_id: r.error_type for r in results if r.error}
+            assert errors == {"c1": "PermanentProviderError", "c3": "RuntimeError"} and len(results) == 12
+        finally:
+            assert previous is not None
+            providers.register_provider(previous)

@@ -258,3 +258,178 @@ class FakeProvider:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class FakeFineTuning:
+    """OpenAI's files, fine_tuning.jobs (create, retrieve, list by metadata, events, checkpoints, cancel)
+    and chat completions, with state, on 127.0.0.1 for the real SDK.
+
+    ``outcome`` is where every new job ends (succeeded | failed | cancelled); each retrieve advances a job
+    one status. ``fail_retrieves`` answers that many retrieves with HTTP 500 (a provider outage mid-poll).
+    ``answers`` maps a user message to the fine-tuned model's reply (default ``billing``).
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.reset()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, status: int, payload: dict) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server API
+                status, payload = outer.handle("GET", self.path, b"", dict(self.headers))
+                self._send(status, payload)
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server API
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                status, payload = outer.handle("POST", self.path, body, dict(self.headers))
+                self._send(status, payload)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def reset(self, outcome: str = "succeeded", fail_retrieves: int = 0,
+              answers: dict[str, str] | None = None) -> None:
+        with self.lock:
+            self.outcome, self.fail_retrieves, self.answers = outcome, fail_retrieves, answers or {}
+            self.files: dict[str, dict] = {}
+            self.contents: dict[str, bytes] = {}
+            self.jobs: dict[str, dict] = {}
+            self.events: dict[str, list[dict]] = {}
+            self.paths: list[tuple[str, str]] = []
+            self.job_requests: list[dict] = []
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _event(self, job_id: str, message: str) -> None:
+        events = self.events.setdefault(job_id, [])
+        events.append({"id": f"ftevent-{job_id[-6:]}-{len(events)}", "object": "fine_tuning.job.event",
+                       "created_at": 1_700_000_000 + len(events), "level": "info", "message": message,
+                       "type": "message"})
+
+    def handle(self, method: str, raw_path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
+        from urllib.parse import parse_qsl, urlsplit
+
+        parts = urlsplit(raw_path)
+        path, query = parts.path.removeprefix("/v1"), dict(parse_qsl(parts.query))
+        with self.lock:
+            self.paths.append((method, raw_path))
+            if method == "POST" and path == "/files":
+                return 200, self._upload(body, headers)
+            if method == "GET" and path == "/files":
+                return 200, {"object": "list", "has_more": False,
+                             "data": [f for f in self.files.values() if f["purpose"] == query.get("purpose", f["purpose"])]}
+            if method == "POST" and path == "/fine_tuning/jobs":
+                return 200, self._create(json.loads(body))
+            if method == "GET" and path == "/fine_tuning/jobs":
+                wanted = {k[len("metadata["):-1]: v for k, v in query.items() if k.startswith("metadata[")}
+                data = [j for j in reversed(self.jobs.values())
+                        if all((j["metadata"] or {}).get(k) == v for k, v in wanted.items())]
+                return 200, {"object": "list", "data": data, "has_more": False}
+            if path.startswith("/fine_tuning/jobs/"):
+                return self._job_route(method, path.split("/")[3:])
+            if method == "POST" and path == "/chat/completions":
+                request = json.loads(body)
+                user = next((m["content"] for m in reversed(request["messages"]) if m["role"] == "user"), "")
+                return 200, openai_chat(self.answers.get(user, "billing"), model=request["model"])
+        return 404, {"error": {"message": f"no route {method} {path}", "type": "invalid_request_error"}}
+
+    def _upload(self, body: bytes, headers: dict[str, str]) -> dict:
+        import re as _re
+
+        name = _re.search(rb'filename="([^"]+)"', body)
+        purpose = _re.search(rb'name="purpose"\r\n\r\n([^\r]+)', body)
+        file_id = f"file-{len(self.files) + 1:04d}"
+        self.contents[file_id] = body
+        self.files[file_id] = {"id": file_id, "object": "file", "bytes": len(body), "created_at": 1_700_000_000,
+                               "filename": name.group(1).decode() if name else "upload.jsonl",
+                               "purpose": purpose.group(1).decode() if purpose else "fine-tune",
+                               "status": "processed"}
+        return self.files[file_id]
+
+    def _create(self, request: dict) -> dict:
+        job_id = f"ftjob-{len(self.jobs) + 1:04d}"
+        self.job_requests.append(request)
+        job = {"id": job_id, "object": "fine_tuning.job", "created_at": 1_700_000_000, "error": None,
+               "fine_tuned_model": None, "finished_at": None, "model": request["model"],
+               "organization_id": "org-test", "result_files": [], "seed": request.get("seed", 0),
+               "status": "validating_files", "trained_tokens": None, "training_file": request["training_file"],
+               "validation_file": request.get("validation_file"), "metadata": request.get("metadata"),
+               "method": request.get("method"), "hyperparameters": {"n_epochs": "auto"},
+               "suffix": request.get("suffix"), "_outcome": self.outcome}
+        self.jobs[job_id] = job
+        self._event(job_id, f"Created fine-tuning job: {job_id}")
+        return self._public(job)
+
+    @staticmethod
+    def _public(job: dict) -> dict:
+        return {k: v for k, v in job.items() if not k.startswith("_")}
+
+    def _advance(self, job: dict) -> None:
+        if job["status"] == "validating_files":
+            if job["_outcome"] == "failed":
+                job.update(status="failed", error={"code": "invalid_training_file", "param": "training_file",
+                                                   "message": "The job failed due to an invalid training file. "
+                                                              "Line 3: missing assistant message."})
+                self._event(job["id"], "Training file validation failed")
+            else:
+                job["status"] = "running"
+                self._event(job["id"], "Validated training file; fine-tuning started")
+        elif job["status"] == "running":
+            if job["_outcome"] == "cancelled":
+                job["status"] = "cancelled"
+                self._event(job["id"], "Fine-tuning job cancelled")
+            else:
+                suffix = job.get("suffix") or "ft"
+                job.update(status="succeeded", fine_tuned_model=f"ft:{job['model']}:org-test:{suffix}:{job['id'][-4:]}X",
+                           finished_at=1_700_000_100, trained_tokens=12345)
+                self._event(job["id"], "Step 10/10: training loss=0.05")
+                self._event(job["id"], "The job has successfully completed")
+
+    def _job_route(self, method: str, rest: list[str]) -> tuple[int, dict]:
+        job = self.jobs.get(rest[0])
+        if job is None:
+            return 404, {"error": {"message": f"no job {rest[0]}", "type": "invalid_request_error"}}
+        tail = rest[1] if len(rest) > 1 else ""
+        if method == "GET" and tail == "":
+            if self.fail_retrieves > 0:
+                self.fail_retrieves -= 1
+                return 500, {"error": {"message": "internal error", "type": "server_error"}}
+            self._advance(job)
+            return 200, self._public(job)
+        if method == "POST" and tail == "cancel":
+            job.update(status="cancelled")
+            self._event(job["id"], "Fine-tuning job cancelled by user")
+            return 200, self._public(job)
+        if method == "GET" and tail == "events":
+            return 200, {"object": "list", "has_more": False, "data": list(reversed(self.events.get(job["id"], [])))}
+        if method == "GET" and tail == "checkpoints":
+            data = [] if job["status"] != "succeeded" else [
+                {"id": f"ftckpt-{job['id'][-4:]}", "object": "fine_tuning.job.checkpoint", "created_at": 1_700_000_090,
+                 "fine_tuned_model_checkpoint": f"{job['fine_tuned_model']}:ckpt-step-10",
+                 "fine_tuning_job_id": job["id"], "step_number": 10,
+                 "metrics": {"step": 10, "train_loss": 0.05, "valid_loss": 0.07}}]
+            return 200, {"object": "list", "data": data, "has_more": False,
+                         "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None}
+        return 404, {"error": {"message": "no route", "type": "invalid_request_error"}}
+
+    def count(self, method: str, path: str) -> int:
+        """How many requests went to exactly ``method`` ``/v1<path>`` (query ignored)."""
+        return sum(1 for m, p in self.paths if m == method and p.split("?", 1)[0] == "/v1" + path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from registry.entities import ModelConfig
-from tasks.evaluation.cases import (
+from tasks.evaluation.case_results import (
     case_rows,
     read_case_results,
     render_side_by_side_markdown,
