@@ -6,6 +6,7 @@ the batches run in a subflow whose task runner the ``task_runner`` parameter cho
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, Literal
 
 from prefect import flow, task
@@ -25,6 +26,7 @@ from tasks.evaluation import (
     run_cases,
     summarize,
 )
+from tasks.evaluation.case_results import compare_cases, render_side_by_side_markdown, write_case_results
 from tasks.evaluation.report import artifact_key, human_rows, metric_rows, render_eval_markdown
 from tasks.evaluation.runner import CaseResult, batches
 from tasks.evaluation.scorers import ScoringContext
@@ -143,6 +145,17 @@ def publish(model: str, markdown: str, rows: list[dict[str, Any]]) -> None:
     create_table_artifact(key=f"{key}-metrics", table=human_rows(rows), description=f"Per-metric comparison, {model}")
 
 
+def keep_case_results(frames: list[Any]) -> list[str]:
+    """Per-case results as Parquet beside the cache, keyed by run id, suite digest and version digest."""
+    return [write_case_results(get_settings().cache, frame) for frame in frames if len(frame)]
+
+
+def current_run_id() -> str:
+    from prefect.runtime import flow_run
+
+    return str(flow_run.id or "") or uuid.uuid4().hex
+
+
 @task(cache_policy=NO_CACHE)
 def record_result(params: EvaluateCandidateParams, suite_uri: str, candidate: Target, result: dict[str, Any]) -> None:
     from prefect.runtime import flow_run
@@ -173,9 +186,14 @@ def evaluate_candidate(params: EvaluateCandidateParams) -> dict[str, Any]:
         base = (summarize(baseline.ref, baseline.digest, results[baseline.ref], loaded.suite, expected)
                 if baseline else None)
         rec = recommend(cand, base, loaded.suite)
-        markdown = render_eval_markdown(loaded.suite.name, loaded.digest, cand, base, rec)
+        run_id = current_run_id()
+        frames, compared = compare_cases(run_id, loaded.digest, loaded.cases, candidate, baseline, results)
+        keep_case_results(frames)
+        markdown = render_eval_markdown(loaded.suite.name, loaded.digest, cand, base, rec) + "\n" + \
+            render_side_by_side_markdown(compared, candidate.ref, baseline.ref if baseline else None)
         publish(candidate.name, markdown, metric_rows(rec))
-        result = {**build_result(loaded.suite.name, loaded.digest, candidate, baseline, cand, rec), "report": markdown}
+        result = {**build_result(loaded.suite.name, loaded.digest, candidate, baseline, cand, rec),
+                  "report": markdown, "run_id": run_id, "cases": [c.to_dict() for c in compared]}
         record_result(params, suite, candidate, result)
     return result
 

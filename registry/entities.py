@@ -21,7 +21,7 @@ MODEL_KINDS: tuple[str, ...] = (
 )
 CONFIG_FIELDS: tuple[str, ...] = (
     "provider", "model_id", "api_version", "system_prompt", "temperature", "max_tokens", "top_p",
-    "stop", "tools", "response_format", "params",
+    "stop", "tools", "response_format", "params", "prompt_template",
 )
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}$"
 
@@ -51,6 +51,7 @@ class ConfigFields(Frozen):
     tools: list[str | dict[str, Any]] | None = None
     response_format: str | dict[str, Any] | None = None
     params: dict[str, Any] | None = None
+    prompt_template: str | None = None  # the user message, with {{ variables }}; inside the digest when set
 
     @field_validator("stop", "tools", "params", mode="after")
     @classmethod

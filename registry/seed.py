@@ -103,7 +103,7 @@ def _to_spec(name: str, entry: SeedEntry, located: yamlio.LocatedYaml) -> Versio
         lineage = Lineage(base_model=entry.base_model, fine_tune_id=entry.fine_tune_id,
                           training_data=entry.training_data, training_date=entry.training_date)
     kind = entry.kind or ("embedding" if entry.dimension or "embed" in model_id else "chat")
-    data: dict[str, Any] = {f: getattr(entry, f) for f in CONFIG_FIELDS if f not in ("provider", "model_id")}
+    data: dict[str, Any] = {f: getattr(entry, f, None) for f in CONFIG_FIELDS if f not in ("provider", "model_id")}
     data.update(provider=provider, model_id=model_id, lineage=lineage, purpose=entry.purpose, owner=entry.owner,
                 kind=kind, dimension=entry.dimension, corpus_size=entry.corpus_size, notes=entry.notes,
                 retrain_schedule=entry.retrain_schedule, deployed_date=entry.deployed_date,

@@ -51,6 +51,7 @@ class FileConfig(BaseModel):
     provider_max_attempts: int = 5
     retry_base_seconds: float = 0.5
     retry_max_seconds: float = 30.0
+    tools_file: str | None = None  # tool name -> JSON schema, for versions that register tools by name
     custom_scorers: dict[str, ScorerTarget] = Field(default_factory=dict)
     monitor_thresholds: dict[str, dict[str, float]] = Field(default_factory=dict)  # {model: {metric: threshold}}
 

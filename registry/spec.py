@@ -22,6 +22,17 @@ class VersionSpec(ConfigFields, VersionMetadata):
     kind: str | None = None
     capture_content: bool | None = None
 
+    @field_validator("system_prompt", "prompt_template", mode="after")
+    @classmethod
+    def _template_parses(cls, value: str | None) -> str | None:
+        from registry.templates import variables_of
+
+        try:
+            variables_of(value)
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from exc
+        return value
+
     @field_validator("params", mode="after")
     @classmethod
     def _local_params(cls, value: Any, info: ValidationInfo) -> Any:

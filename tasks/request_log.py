@@ -52,6 +52,8 @@ REQUEST_FIELDS: list[tuple[str, pa.DataType]] = [
     ("latency_ms", pa.float64()), ("input_tokens", pa.int64()), ("output_tokens", pa.int64()),
     ("cost_usd", pa.float64()), ("error", pa.int64()), ("error_type", pa.string()),
     ("input_text", pa.string()), ("output_text", pa.string()),
+    # optional: streamed requests (time to first token, abandoned by the caller), tool calls
+    ("ttft_ms", pa.float64()), ("abandoned", pa.int64()), ("tool_names", pa.string()),
 ]
 FEEDBACK_FIELDS: list[tuple[str, pa.DataType]] = [
     ("timestamp", pa.timestamp("us", tz="UTC")), ("request_id", pa.string()), ("quality_score", pa.float64()),
@@ -390,7 +392,11 @@ def _read_table(listing: _Listing, files: list[tuple[str, date, float]], schema:
             tables.append(_read_jsonl(blob, schema, listing.uri))
     for f, _, _ in files:
         if f.endswith(".parquet"):
-            tables.append(pq.read_table(io.BytesIO(listing.read(f))).select(schema.names).cast(schema))
+            table = pq.read_table(io.BytesIO(listing.read(f)))
+            for name in schema.names:  # files compacted before an optional column existed
+                if name not in table.column_names:
+                    table = table.append_column(name, pa.nulls(len(table), schema.field(name).type))
+            tables.append(table.select(schema.names).cast(schema))
     skipped = sum(skipped_lines(t) for t in tables)
     table = pa.concat_tables([t.replace_schema_metadata(None) for t in tables]) if tables else schema.empty_table()
     return table.replace_schema_metadata({b"skipped_lines": str(skipped).encode()}) if skipped else table

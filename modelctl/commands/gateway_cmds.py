@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Annotated, Any
 
@@ -13,9 +14,23 @@ from registry.errors import InvalidInput
 logs_app = typer.Typer(no_args_is_help=True, help="The request log.")
 
 
+def parse_variables(items: list[str]) -> dict[str, str]:
+    """``KEY=VALUE`` items as template variables."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(f"expected KEY=VALUE, got {item!r}", field="var")
+        out[key.strip()] = value
+    return out
+
+
 def complete(
     name: Annotated[str, typer.Argument(help="Model name.")],
-    input_text: Annotated[str, typer.Option("--input", help="The user message.")],
+    input_text: Annotated[str | None, typer.Option("--input", help="The user message (optional when the "
+                                                                  "version's template takes --var).")] = None,
+    var: Annotated[list[str] | None, typer.Option("--var", help="KEY=VALUE template variable (repeatable).")] = None,
+    stream: Annotated[bool, typer.Option("--stream", help="Print the text as it arrives.")] = False,
     env: Annotated[str, typer.Option("--env", help="Environment to call.")] = "production",
     user_id: Annotated[str | None, typer.Option("--user-id", help="End-user id (stored as a keyed hash; routes "
                                                                   "experiments).")] = None,
@@ -24,15 +39,33 @@ def complete(
     """Call NAME through the gateway (resolve -> call -> log) and print the text."""
     from tasks.gateway import Gateway
 
+    messages = [{"role": "user", "content": input_text}] if input_text else []
+    variables = parse_variables(var or []) or None
     gw = Gateway(registry_uri=STATE.registry_uri)
     try:
-        resp = gw.complete(name, [{"role": "user", "content": input_text}], user_id=user_id, environment=env)
+        if stream:
+            chunks = gw.stream(name, messages, variables=variables, user_id=user_id, environment=env)
+            with chunks:
+                for text in chunks:
+                    if not json_out:
+                        sys.stdout.write(escape_text(text, keep_newlines=True))
+                        sys.stdout.flush()
+            resp = chunks.response
+        else:
+            resp = gw.complete(name, messages, variables=variables, user_id=user_id, environment=env)
     finally:
         gw.close()
+    if resp is None:
+        return
     if json_out:
         print_json({k: v for k, v in resp.to_dict().items()})
+    elif stream:
+        print()
     else:
-        print(escape_text(resp.text, keep_newlines=True))
+        print(escape_text(resp.text, keep_newlines=True) if resp.text or not resp.tool_calls else "")
+    if not json_out:
+        for call in resp.tool_calls:
+            print(escape_text(f"tool call {call['id']}: {call['name']}({json.dumps(call['arguments'])})"))
 
 
 def feedback(

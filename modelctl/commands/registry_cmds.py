@@ -194,23 +194,31 @@ def _numbered(ref: str) -> tuple[str, int]:
 def diff(a: Annotated[str, typer.Argument(help="NAME@VERSION or NAME@ENVIRONMENT")],
          b: Annotated[str, typer.Argument(help="NAME@VERSION or NAME@ENVIRONMENT")], json_out: JsonOpt = False) -> None:
     """Show what changed between two versions (configuration and metadata)."""
+    from registry.templates import template_diffs
+
     reg = open_registry()
-    sides = []
+    sides, configs = [], []
     for ref in (a, b):
         name, which = _ref(ref)
         record = reg.get_model(name)
         v = reg.version_of(record, which)
+        configs.append(v.config)
         sides.append(v.model_dump(mode="json", exclude_none=True,
                                   exclude={"number", "created_at", "created_by", "stage"}))
+    templates = template_diffs(configs[0], configs[1], a, b)
     keys = sorted({*_flatten(sides[0]), *_flatten(sides[1])})
     fa, fb = _flatten(sides[0]), _flatten(sides[1])
     changes = {k: [fa.get(k), fb.get(k)] for k in keys if fa.get(k) != fb.get(k)}
     if json_out:
-        print_json({"a": a, "b": b, "changes": changes, "same_config": sides[0]["digest"] == sides[1]["digest"]})
+        print_json({"a": a, "b": b, "changes": changes, "same_config": sides[0]["digest"] == sides[1]["digest"],
+                    "template_diffs": templates})
         return
+    for side in sides:  # templates are shown line by line below, not as escaped YAML strings
+        for field in templates:
+            side["config"].pop(field, None)
     text = difflib.unified_diff(yamlio.dumps(sides[0]).splitlines(), yamlio.dumps(sides[1]).splitlines(),
                                 fromfile=a, tofile=b, lineterm="")
-    out = "\n".join(text)
+    out = "\n".join([*text, *(line for lines in templates.values() for line in lines)])
     print(out if out else f"{a} and {b} are identical")
 
 
@@ -276,6 +284,8 @@ def resolve(name: Annotated[str, typer.Argument(help="Model name.")],
         arm = f" arm={res.arm} ({res.experiment_id})" if res.arm else ""
         print(f"{res.name}@{res.version} {res.environment} {res.config.provider}:{res.config.model_id} "
               f"{res.digest}{arm}")
+        if res.variables:
+            print(f"  variables: {', '.join(res.variables)}")
 
 
 def validate(json_out: JsonOpt = False) -> None:

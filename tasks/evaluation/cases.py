@@ -28,18 +28,31 @@ class ScorerSpec(BaseModel):
 
 @dataclass(frozen=True)
 class Case:
-    """One dataset row: an input (text or chat messages), an optional expected answer, metadata."""
+    """One dataset row: an input (text or chat messages) and/or template ``variables``, an optional expected
+    answer, metadata."""
 
     id: str
     input: str | list[dict[str, Any]]
     expected: Any = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    variables: dict[str, Any] | None = None
 
     def messages(self) -> list[dict[str, Any]]:
         if isinstance(self.input, str):
-            return [{"role": "user", "content": self.input}]
+            return [{"role": "user", "content": self.input}] if self.input else []
         return list(self.input)
 
     def input_key(self) -> str:
-        """Canonical text of the input (for the cache key)."""
-        return self.input if isinstance(self.input, str) else json.dumps(self.input, sort_keys=True)
+        """Canonical text of the input and variables (for the cache key)."""
+        text = self.input if isinstance(self.input, str) else json.dumps(self.input, sort_keys=True)
+        if self.variables:
+            text += "\x1e" + json.dumps(self.variables, sort_keys=True)
+        return text
+
+    def display_input(self) -> str:
+        """The input as a reviewer reads it (text, the last user turn, or the variables)."""
+        if isinstance(self.input, str) and self.input:
+            return self.input + (f"  {json.dumps(self.variables)}" if self.variables else "")
+        if isinstance(self.input, list) and self.input:
+            return str(self.input[-1].get("content", ""))
+        return json.dumps(self.variables or {}, ensure_ascii=False)

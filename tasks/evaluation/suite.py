@@ -163,15 +163,19 @@ def _read_bytes(uri: str, source: str) -> bytes:
 def _case(row: dict[str, Any], where: str, line: int) -> Case:
     if "id" not in row or row["id"] in (None, ""):
         raise InvalidInput("case has no id", file=where, line=line, field="id")
-    if "input" not in row or row["input"] in (None, ""):
-        raise InvalidInput("case has no input", file=where, line=line, field="input")
-    value = row["input"]
+    variables = row.get("variables")
+    if variables is not None and not isinstance(variables, dict):
+        raise InvalidInput("variables must be a mapping of name to value", file=where, line=line, field="variables")
+    if row.get("input") in (None, "") and not variables:
+        raise InvalidInput("case has no input (nor template variables)", file=where, line=line, field="input")
+    value = row.get("input") or ""
     if not isinstance(value, str | list):
         raise InvalidInput("input must be text or a list of chat messages", file=where, line=line, field="input")
     meta = row.get("metadata") or {}
     if "tags" in row:
         meta = {**meta, "tags": row["tags"]}
-    return Case(id=str(row["id"]), input=value, expected=row.get("expected"), metadata=meta)
+    return Case(id=str(row["id"]), input=value, expected=row.get("expected"), metadata=meta,
+                variables=variables or None)
 
 
 def parse_dataset(data: bytes, where: str) -> list[Case]:

@@ -2,7 +2,9 @@
 
 ``complete(config, messages)`` applies the version's whole configuration (system prompt, temperature,
 max_tokens, top_p, stop, tools, response format, params) and returns a ``Completion`` with tokens,
-latency, cost (from the version's pricing), the provider's request id and finish reason.
+latency, cost (from the version's pricing), the provider's request id, finish reason (``tool_call`` for
+every provider's tool calls) and structured ``ToolCall``s. ``acomplete`` goes through the providers' async
+clients; ``stream`` / ``astream`` yield text deltas and then one event with the whole ``Completion``.
 Transient failures (429, 5xx, timeouts, connection errors) are retried with exponential backoff and
 jitter, honouring Retry-After; other 4xx fail at once. A per-provider limiter (requests/min and
 tokens/min from MODELCTL_CONFIG ``rate_limits``) is shared by every call in the process.
@@ -11,7 +13,9 @@ API keys come only from the providers' environment variables; they are never sto
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -22,18 +26,27 @@ from tasks.providers.base import (
     PermanentProviderError,
     ProviderError,
     ProviderUnavailable,
+    StreamEvent,
+    ToolCall,
     TransientProviderError,
+    acquire_async,
     estimate_tokens,
     limiter_for,
 )
 
 __all__ = ["CallContext", "Completion", "PermanentProviderError", "Provider", "ProviderError", "ProviderUnavailable",
-           "TransientProviderError", "complete", "embed", "provider_for", "register_provider", "warm_up"]
+           "StreamEvent", "ToolCall", "TransientProviderError", "acomplete", "astream", "complete", "embed",
+           "provider_for", "register_provider", "stream", "warm_up"]
 
 
 @runtime_checkable
 class Provider(Protocol):
-    """One provider backend: chat completions and, when ``supports_embeddings``, embeddings."""
+    """One provider backend: chat completions and, when ``supports_embeddings``, embeddings.
+
+    Optional methods, looked up with ``getattr``: ``warm_up(config)``; ``acomplete``, ``stream`` and
+    ``astream`` (same arguments as ``complete``) for the async client and streaming. A provider without
+    them is called through ``complete`` (in a worker thread for ``acomplete``; one delta for a stream).
+    """
 
     @property
     def name(self) -> str:
@@ -74,6 +87,18 @@ class _ModuleProvider:
     def embed(self, config: ModelConfig, texts: list[str], ctx: CallContext) -> list[list[float]]:
         return self._impl().embed(config, texts, ctx)  # type: ignore[no-any-return]
 
+    async def acomplete(self, config: ModelConfig, messages: list[dict[str, Any]], pricing: Pricing | None,
+                        ctx: CallContext) -> Completion:
+        return await self._impl().acomplete(config, messages, pricing, ctx)  # type: ignore[no-any-return]
+
+    def stream(self, config: ModelConfig, messages: list[dict[str, Any]], pricing: Pricing | None,
+               ctx: CallContext) -> Iterator[StreamEvent]:
+        return self._impl().stream(config, messages, pricing, ctx)  # type: ignore[no-any-return]
+
+    def astream(self, config: ModelConfig, messages: list[dict[str, Any]], pricing: Pricing | None,
+                ctx: CallContext) -> AsyncIterator[StreamEvent]:
+        return self._impl().astream(config, messages, pricing, ctx)  # type: ignore[no-any-return]
+
     def warm_up(self, config: ModelConfig) -> None:
         hook = getattr(self._impl(), "warm_up", None)
         if hook is not None:
@@ -111,6 +136,67 @@ def complete(config: ModelConfig, messages: list[dict[str, Any]], *, pricing: Pr
     provider = provider_for(config.provider)
     limiter_for(config.provider).acquire(estimate_tokens(messages, config))
     return provider.complete(config, messages, pricing, CallContext(model, version))
+
+
+async def acomplete(config: ModelConfig, messages: list[dict[str, Any]], *, pricing: Pricing | None = None,
+                    model: str | None = None, version: int | None = None) -> Completion:
+    """One completion through the provider's async client (``complete`` in a worker thread for a provider
+    without one)."""
+    provider = provider_for(config.provider)
+    await acquire_async(config.provider, estimate_tokens(messages, config))
+    ctx = CallContext(model, version)
+    method = getattr(provider, "acomplete", None)
+    if method is None:
+        return await asyncio.to_thread(provider.complete, config, messages, pricing, ctx)
+    return await method(config, messages, pricing, ctx)  # type: ignore[no-any-return]
+
+
+def stream(config: ModelConfig, messages: list[dict[str, Any]], *, pricing: Pricing | None = None,
+           model: str | None = None, version: int | None = None) -> Iterator[StreamEvent]:
+    """Text deltas as they arrive, then one event carrying the whole ``Completion`` (usage, tool calls).
+
+    Closing the iterator early closes the provider's connection.
+    """
+    provider = provider_for(config.provider)
+    limiter_for(config.provider).acquire(estimate_tokens(messages, config))
+    ctx = CallContext(model, version)
+    method = getattr(provider, "stream", None)
+    if method is None:
+        return _whole(provider.complete(config, messages, pricing, ctx))
+    return method(config, messages, pricing, ctx)  # type: ignore[no-any-return]
+
+
+def _whole(completion: Completion) -> Iterator[StreamEvent]:
+    if completion.text:
+        yield StreamEvent(text=completion.text)
+    yield StreamEvent(completion=completion)
+
+
+def astream(config: ModelConfig, messages: list[dict[str, Any]], *, pricing: Pricing | None = None,
+            model: str | None = None, version: int | None = None) -> AsyncIterator[StreamEvent]:
+    """``stream`` through the provider's async client (the rate limit is taken on the first step)."""
+    provider = provider_for(config.provider)
+    ctx = CallContext(model, version)
+    method = getattr(provider, "astream", None)
+    if method is None:
+        return _limited(config, messages, _awhole(provider, config, messages, pricing, ctx))
+    return _limited(config, messages, method(config, messages, pricing, ctx))
+
+
+async def _awhole(provider: Provider, config: ModelConfig, messages: list[dict[str, Any]], pricing: Pricing | None,
+                  ctx: CallContext) -> AsyncIterator[StreamEvent]:
+    for event in _whole(await asyncio.to_thread(provider.complete, config, messages, pricing, ctx)):
+        yield event
+
+
+async def _limited(config: ModelConfig, messages: list[dict[str, Any]],
+                   events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+    await acquire_async(config.provider, estimate_tokens(messages, config))
+    try:
+        async for event in events:
+            yield event
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
 
 
 def embed(config: ModelConfig, texts: list[str], *, model: str | None = None,

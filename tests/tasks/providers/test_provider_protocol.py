@@ -43,3 +43,30 @@ def test_a_registered_implementation_is_used_and_capabilities_are_declared() -> 
 def test_not_a_provider_is_refused() -> None:
     with pytest.raises(TypeError):
         providers.register_provider(object())  # type: ignore[arg-type]
+
+
+def test_async_and_stream_delegate_to_the_module_and_fall_back_to_complete() -> None:
+    import asyncio
+
+    config = ModelConfig(provider="local", model_id="lead-3-v1")
+    messages = [{"role": "user", "content": "One. Two."}]
+    built_in = providers.provider_for("local")
+    assert all(callable(getattr(built_in, m, None)) for m in ("acomplete", "stream", "astream", "warm_up"))
+
+    async def collect() -> list[providers.StreamEvent]:
+        return [e async for e in providers.astream(config, messages)]
+
+    previous = providers.register_provider(Stub())  # complete only: no async or streaming methods
+    try:
+        assert asyncio.run(providers.acomplete(config, messages)).text == "stub"
+        events = list(providers.stream(config, messages))
+        assert [e.text for e in events[:-1]] == ["stub"] and events[-1].completion is not None
+        events = asyncio.run(collect())
+        assert [e.text for e in events[:-1]] == ["stub"] and events[-1].completion is not None
+        providers.warm_up(config)  # optional hook: absent is fine
+    finally:
+        assert previous is not None
+        providers.register_provider(previous)
+    assert asyncio.run(providers.acomplete(config, messages)).text == "One. Two."
+    streamed = list(providers.stream(config, messages))
+    assert "".join(e.text for e in streamed) == "One. Two." and streamed[-1].completion is not None
