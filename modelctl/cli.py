@@ -37,7 +37,8 @@ def _root(
 
 
 # Top-level commands: modules with register(app). Groups: (module, group name).
-_TOP_LEVEL = ["modelctl.commands.registry_cmds", "modelctl.commands.gateway_cmds"]
+_TOP_LEVEL = ["modelctl.commands.registry_cmds", "modelctl.commands.gateway_cmds",
+              "modelctl.commands.desired_cmds", "modelctl.commands.approval_cmds"]
 _GROUPS = [
     ("modelctl.commands.eval_cmds", "eval"),
     ("modelctl.commands.model_cmds", "model"),
