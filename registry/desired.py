@@ -185,7 +185,7 @@ def _parse_file(path: Path) -> dict[str, DesiredModel]:
         lines = {key: located.line_of([*where, key]) for key in ("environments", "experiment", *MODEL_FIELDS)}
         lines.update({f"environments.{e}": located.line_of([*where, "environments", e]) for e in ENVIRONMENTS})
         out[str(name)] = DesiredModel(name=str(name), fields=fields, versions=versions,
-                                      environments=dict(model.environments), experiment=model.experiment,
+                                      environments={str(k): v for k, v in model.environments.items()}, experiment=model.experiment,
                                       experiment_managed="experiment" in raw, source=src, lines=lines)
     return out
 

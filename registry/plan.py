@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from registry import policy
+from registry.desired import DesiredModel, DesiredState, DesiredVersion
 from registry.entities import ENVIRONMENTS, ApprovalPolicy, EnvPointer, ModelRecord, Version, utcnow
 from registry.errors import InvalidInput, RegistryError
-from registry.desired import DesiredModel, DesiredState, DesiredVersion
 
 Action = Literal["model_set", "register", "promote", "rollback", "experiment_stop", "experiment_start"]
 Status = Literal["ok", "refused", "needs_approval", "awaiting_approval"]
