@@ -68,8 +68,9 @@ def status(params: PromotionParams) -> dict[str, Any]:
     req = approvals.pending_request(record, params.version, params.environment)
     last = next((r for r in reversed(record.approval_requests)
                  if r.version == params.version and r.environment == params.environment), None)
+    shown = req or last
     return {"promoted": record.env_version(params.environment) == params.version, "pending": req is not None,
-            "approvers": (req or last).approvers() if (req or last) else [],
+            "approvers": shown.approvers() if shown is not None else [],
             "status": req.status if req else (last.status if last else "promoted")}
 
 

@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import pytest
-
 from registry.approvals import set_policy
 from registry.service import open_registry
 
