@@ -47,6 +47,7 @@ _GROUPS = [
     ("modelctl.commands.ab_cmds", "ab"),
     ("modelctl.commands.deprecation_cmds", "deprecations"),
     ("modelctl.commands.finetune_cmds", "finetune"),
+    ("modelctl.commands.sync_cmds", "sync"),
 ]
 
 
