@@ -49,7 +49,7 @@ def start_mlflow(workdir: str, timeout: float = 300) -> tuple[subprocess.Popen[b
     log = open(os.path.join(workdir, "mlflow-server.log"), "wb")  # noqa: SIM115
     proc = subprocess.Popen([exe, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
                              "--backend-store-uri", f"sqlite:///{workdir}/mlflow.db",
-                             "--default-artifact-root", f"{workdir}/artifacts"], stdout=log, stderr=log)
+                             "--artifacts-destination", f"{workdir}/artifacts"], stdout=log, stderr=log)
     uri = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -28,11 +28,16 @@ def mlflow(names: Names = None,
            check: CheckOpt = False, workers: Annotated[int, typer.Option("--workers", min=1, max=32)] = 4,
            json_out: JsonOpt = False) -> None:
     """Registered model per model, model version per version (modelctl.* tags), environments as aliases."""
+    from modelctl.context import STATE
+    from registry.settings import get_settings
     from tasks.sync.mlflow_sync import sync_mlflow
+    from tasks.training.artifacts import open_artifacts
 
     reg = open_registry()
+    beside = reg.uri.rstrip("/") + "-artifacts" if STATE.registry_uri else None  # as `finetune` writes them
+    artifacts = open_artifacts(get_settings().artifacts or beside)
     report = sync_mlflow(_records(names), tracking_uri, source_uri=f"modelctl://{reg.uri.lstrip('/')}",
-                         check=check, workers=workers)
+                         check=check, workers=workers, artifacts=artifacts)
     for line in report.drift:
         sys.stderr.write(f"drift: {line}\n")
     if json_out:

@@ -36,6 +36,26 @@ def compact(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
+def artifact_refs(v: Version) -> dict[str, str]:
+    """A fine-tune's stored artifacts by file name: the trained model, the dataset and the manifest."""
+    refs: dict[str, str] = {}
+    params = v.config.params or {}
+    if str(params.get("artifact_uri", "")).startswith("artifacts://"):
+        refs["model" + _suffix(params["artifact_uri"])] = params["artifact_uri"]
+    lineage = v.lineage
+    if lineage is not None and (lineage.training_data or "").startswith("artifacts://"):
+        refs["dataset" + _suffix(str(lineage.training_data))] = str(lineage.training_data)
+    manifest_uri = (lineage.manifest or {}).get("manifest_uri") if lineage is not None else None
+    if isinstance(manifest_uri, str) and manifest_uri.startswith("artifacts://"):
+        refs["manifest" + _suffix(manifest_uri)] = manifest_uri
+    return refs
+
+
+def _suffix(uri: str) -> str:
+    name = uri.rsplit("/", 1)[-1]
+    return name[name.index("."):] if "." in name else ""
+
+
 def export_version(record: ModelRecord, v: Version) -> ExportedVersion:
     """Digest, provider, model id, the full configuration, lineage and the latest evaluation of ``v``."""
     cfg = v.config
@@ -50,6 +70,9 @@ def export_version(record: ModelRecord, v: Version) -> ExportedVersion:
         meta["lineage"] = compact(v.lineage.model_dump(mode="json", exclude_none=True))
     if v.pricing is not None:
         meta["pricing"] = compact(v.pricing.model_dump(mode="json"))
+    artifacts = artifact_refs(v)
+    if artifacts:
+        meta["artifacts"] = compact(artifacts)
     latest = record.latest_eval(v.digest)
     scores: dict[str, float] = {}
     if latest is not None:

@@ -107,7 +107,8 @@ class MlflowRest:
     """The few MLflow REST calls the sync needs, with retries on transient errors."""
 
     def __init__(self, tracking_uri: str, timeout: float = 30.0) -> None:
-        self.base = tracking_uri.rstrip("/") + "/api/2.0/mlflow"
+        self.root = tracking_uri.rstrip("/")
+        self.base = self.root + "/api/2.0/mlflow"
         self.http = httpx.Client(timeout=timeout, limits=httpx.Limits(max_connections=16))
 
     def close(self) -> None:
@@ -154,7 +155,33 @@ class MlflowRest:
                                   aliases={a["alias"]: str(a["version"]) for a in m.get("aliases", [])},
                                   versions=versions[name]) for name, m in models.items()}
 
-    def apply(self, plan: ModelSync, want: ExportedModel, source_uri: str) -> None:
+    def log_artifacts(self, name: str, n: int, refs: dict[str, str], artifacts: Any) -> tuple[str, str]:
+        """A finished run in experiment ``modelctl-artifacts`` holding a fine-tune's files; (run id, its URI)."""
+        found = self.call("GET", "/experiments/get-by-name", params={"experiment_name": "modelctl-artifacts"}) \
+            if self._has_experiment() else None
+        exp_id = found["experiment"]["experiment_id"] if found else self.call(
+            "POST", "/experiments/create", {"name": "modelctl-artifacts"})["experiment_id"]
+        run = self.call("POST", "/runs/create", {"experiment_id": exp_id, "run_name": f"{name}@{n}",
+                                                 "tags": _tags({PREFIX + "model": name, PREFIX + "version": str(n)})})
+        info = run["run"]["info"]
+        root = info["artifact_uri"]
+        if not root.startswith("mlflow-artifacts:"):
+            raise StoreUnavailable(f"MLflow stores artifacts at {root}: start the server with artifact serving "
+                                   "(--artifacts-destination, no --default-artifact-root) to upload fine-tunes")
+        path = root.split(":", 1)[1].lstrip("/")
+        for filename, uri in sorted(refs.items()):
+            resp = self.http.put(f"{self.root}/api/2.0/mlflow-artifacts/artifacts/{path}/{filename}",
+                                 content=artifacts.get(uri))
+            if resp.status_code >= 400:
+                raise StoreUnavailable(f"MLflow artifact upload {filename}: HTTP {resp.status_code}")
+        self.call("POST", "/runs/update", {"run_id": info["run_id"], "status": "FINISHED"})
+        return info["run_id"], root
+
+    def _has_experiment(self) -> bool:
+        resp = self.http.get(self.base + "/experiments/get-by-name", params={"experiment_name": "modelctl-artifacts"})
+        return resp.status_code == 200
+
+    def apply(self, plan: ModelSync, want: ExportedModel, source_uri: str, artifacts: Any = None) -> None:
         """Write one model's plan: model, tags, versions in order, then aliases."""
         name = plan.name
         if plan.create_model:
@@ -165,9 +192,12 @@ class MlflowRest:
                 self.call("POST", "/registered-models/set-tag", {"name": name, "key": k, "value": v})
         mlflow_of: dict[int, str] = {}
         for n, description, tags in plan.new_versions:
-            created = self.call("POST", "/model-versions/create", {
-                "name": name, "source": f"{source_uri.rstrip('/')}/{name}/{n}", "description": description,
-                "tags": _tags(tags)})
+            body = {"name": name, "source": f"{source_uri.rstrip('/')}/{name}/{n}", "description": description,
+                    "tags": _tags(tags)}
+            if PREFIX + "artifacts" in tags and artifacts is not None:
+                run_id, artifact_uri = self.log_artifacts(name, n, json.loads(tags[PREFIX + "artifacts"]), artifacts)
+                body.update(run_id=run_id, source=artifact_uri)
+            created = self.call("POST", "/model-versions/create", body)
             mlflow_of[n] = str(created["model_version"]["version"])
         for n, k, v in plan.set_version_tags:
             self.call("POST", "/model-versions/set-tag", {"name": name, "version": self._mv(name, n, mlflow_of),
@@ -208,8 +238,12 @@ class SyncReport:
 
 
 def sync_mlflow(records: list[ModelRecord], tracking_uri: str, *, source_uri: str = "modelctl://registry",
-                check: bool = False, workers: int = 4) -> SyncReport:
-    """Bring MLflow in line with ``records``; with ``check``, only report. Models are written in parallel."""
+                check: bool = False, workers: int = 4, artifacts: Any = None) -> SyncReport:
+    """Bring MLflow in line with ``records``; with ``check``, only report. Models are written in parallel.
+
+    ``artifacts`` (an ``ArtifactStore``) lets a fine-tuned version's trained model, dataset and manifest be
+    uploaded as the artifacts of a run that the new MLflow model version points at.
+    """
     client = MlflowRest(tracking_uri)
     try:
         remote = client.read_all({r.name for r in records})
@@ -224,7 +258,7 @@ def sync_mlflow(records: list[ModelRecord], tracking_uri: str, *, source_uri: st
         if not check:
             todo = [(p, w) for p, w in plans if p.writes()]
             with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-                list(pool.map(lambda pw: client.apply(pw[0], pw[1], source_uri), todo))
+                list(pool.map(lambda pw: client.apply(pw[0], pw[1], source_uri, artifacts), todo))
         return report
     finally:
         client.close()
