@@ -98,3 +98,36 @@ def test_drift_is_reported_and_reset_and_promotions_move_aliases(
     remote = client.read_all({name})[name]
     assert remote.aliases["production"] == remote.versions[2][0]
     assert remote.versions[1][1]["modelctl.stage"] == "archived"
+
+
+def test_fine_tune_artifacts_are_logged_on_the_synced_version(tmp_path: Path, mlflow_uri: str,
+                                                              monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import httpx
+
+    from tasks.training.artifacts import ArtifactStore
+
+    store = ArtifactStore(str(tmp_path / "artifacts"))
+    monkeypatch.setenv("MODELCTL_ARTIFACTS", str(tmp_path / "artifacts"))
+    model_uri, model_sha = store.put(b'{"weights": [1, 2, 3]}', ".json")
+    data_uri, data_sha = store.put(b'{"text": "a", "label": "b"}\n', ".jsonl")
+    manifest_uri, _ = store.put(b'{"rows": 1}', ".json")
+    name = f"ft-{uuid.uuid4().hex[:6]}"
+    uri = str(tmp_path / "reg")
+    reg = open_registry(uri, actor="trainer")
+    reg.init()
+    reg.register(name, {"provider": "local", "model_id": "tfidf-logreg-v1",
+                        "params": {"artifact_uri": model_uri, "artifact_sha256": model_sha},
+                        "lineage": {"base_model": "tfidf", "training_data": data_uri, "training_data_sha256": data_sha,
+                                    "manifest": {"rows": 1, "manifest_uri": manifest_uri}}})
+    assert run(capsys, "--registry", uri, "sync", "mlflow", "--tracking-uri", mlflow_uri, name)[0] == 0
+
+    mv = MlflowRest(mlflow_uri).call("GET", "/model-versions/get", params={"name": name, "version": "1"})
+    run_id = mv["model_version"]["run_id"]
+    assert run_id and mv["model_version"]["source"].startswith("mlflow-artifacts:")
+    listed = MlflowRest(mlflow_uri).call("GET", "/artifacts/list", params={"run_id": run_id})
+    assert sorted(f["path"] for f in listed["files"]) == ["dataset.jsonl", "manifest.json", "model.json"]
+    path = mv["model_version"]["source"].split(":", 1)[1].lstrip("/")
+    got = httpx.get(f"{mlflow_uri}/api/2.0/mlflow-artifacts/artifacts/{path}/model.json").content
+    assert got == b'{"weights": [1, 2, 3]}'
+    assert run(capsys, "--registry", uri, "sync", "mlflow", "--tracking-uri", mlflow_uri, name, "--check")[0] == 0
