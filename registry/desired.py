@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
-from registry.entities import ENVIRONMENTS, Frozen, ModelRecord
+from registry.entities import ENVIRONMENTS, MODEL_KINDS, Frozen, ModelRecord
 from registry.errors import InvalidInput
 from registry.spec import MODEL_FIELDS, VersionSpec
 from registry.stores.base import check_name
@@ -66,6 +66,13 @@ class _DesiredModelDoc(Frozen):
     versions: list[dict[str, Any]] = Field(default_factory=list)
     environments: dict[Literal["development", "staging", "production"], int] = Field(default_factory=dict)
     experiment: DesiredExperiment | None = None
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str | None) -> str | None:
+        if value is not None and value not in MODEL_KINDS:
+            raise ValueError(f"unknown kind {value!r}; one of {', '.join(MODEL_KINDS)}")
+        return value
 
 
 @dataclass(frozen=True)

@@ -137,6 +137,8 @@ def test_rollback_and_experiments_are_planned_changes(repo: Path, tmp_path: Path
      "models.support-summarizer.versions.0.temperature", "less than or equal"),
     (lambda d: d["models"]["support-summarizer"]["environments"].update(staging=7),
      "models.support-summarizer.environments.staging", "neither registered nor listed"),
+    (lambda d: d["models"]["ticket-classifier"].update(kind="robot"), "models.ticket-classifier.kind",
+     "unknown kind"),
     (lambda d: d["models"]["ticket-classifier"]["versions"][0].update(version=3),
      "models.ticket-classifier.versions.0.version", "declared version 3"),
 ])
