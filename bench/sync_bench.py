@@ -37,7 +37,7 @@ def mlflow_bin() -> str | None:
     return None
 
 
-def start_mlflow(workdir: str, timeout: float = 300) -> tuple[subprocess.Popen[bytes], str]:
+def start_mlflow(workdir: str, timeout: float = 300, workers: int = 2) -> tuple[subprocess.Popen[bytes], str]:
     """`mlflow server` on a free 127.0.0.1 port with a SQLite backend; waits for /health."""
     exe = mlflow_bin()
     if exe is None:
@@ -47,7 +47,7 @@ def start_mlflow(workdir: str, timeout: float = 300) -> tuple[subprocess.Popen[b
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log = open(os.path.join(workdir, "mlflow-server.log"), "wb")  # noqa: SIM115
-    proc = subprocess.Popen([exe, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+    proc = subprocess.Popen([exe, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
                              "--backend-store-uri", f"sqlite:///{workdir}/mlflow.db",
                              "--artifacts-destination", f"{workdir}/artifacts"], stdout=log, stderr=log)
     uri = f"http://127.0.0.1:{port}"
@@ -97,6 +97,7 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=100)
     parser.add_argument("--versions", type=int, default=10)
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--server-workers", type=int, default=2, help="uvicorn workers of the started server")
     parser.add_argument("--quick", action="store_true", help="20 models x 10 versions")
     args = parser.parse_args()
     models = 20 if args.quick else args.models
@@ -105,8 +106,9 @@ def main() -> None:
     uri = args.tracking_uri
     if uri is None:
         t0 = time.perf_counter()
-        proc, uri = start_mlflow(tmp)
-        print(f"mlflow server on {uri} (SQLite) started in {time.perf_counter() - t0:.1f} s")
+        proc, uri = start_mlflow(tmp, workers=args.server_workers)
+        print(f"mlflow server on {uri} (SQLite, {args.server_workers} workers) started in "
+              f"{time.perf_counter() - t0:.1f} s")
     try:
         run = uuid.uuid4().hex[:6]
         ours = records(f"bench-{run}", models, args.versions)
