@@ -37,7 +37,7 @@ def mlflow_bin() -> str | None:
     return None
 
 
-def start_mlflow(workdir: str, timeout: float = 300, workers: int = 2) -> tuple[subprocess.Popen[bytes], str]:
+def start_mlflow(workdir: str, timeout: float = 300, workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
     """`mlflow server` on a free 127.0.0.1 port with a SQLite backend; waits for /health."""
     exe = mlflow_bin()
     if exe is None:
@@ -49,7 +49,8 @@ def start_mlflow(workdir: str, timeout: float = 300, workers: int = 2) -> tuple[
     log = open(os.path.join(workdir, "mlflow-server.log"), "wb")  # noqa: SIM115
     proc = subprocess.Popen([exe, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
                              "--backend-store-uri", f"sqlite:///{workdir}/mlflow.db",
-                             "--artifacts-destination", f"{workdir}/artifacts"], stdout=log, stderr=log)
+                             "--artifacts-destination", f"{workdir}/artifacts"], stdout=log, stderr=log,
+                            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
     uri = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -97,7 +98,7 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=100)
     parser.add_argument("--versions", type=int, default=10)
     parser.add_argument("--workers", type=int, default=8)
-    parser.add_argument("--server-workers", type=int, default=2, help="uvicorn workers of the started server")
+    parser.add_argument("--server-workers", type=int, default=1, help="uvicorn workers of the started server")
     parser.add_argument("--quick", action="store_true", help="20 models x 10 versions")
     args = parser.parse_args()
     models = 20 if args.quick else args.models
