@@ -2,7 +2,8 @@
 
 Run: ``.venv/bin/python bench/sync_bench.py [--tracking-uri URI] [--models 100] [--versions 10]``.
 Without ``--tracking-uri`` it starts ``mlflow server`` on 127.0.0.1 from MODELCTL_MLFLOW_BIN, the
-project's ``.venv-mlflow`` (``make mlflow-venv``) or PATH. Targets (issue 15): first sync < 60 s, a
+project's ``.venv-mlflow`` (``make mlflow-venv``) or PATH, serving MLflow's Flask app with gunicorn
+(``--gunicorn-opts``; ``--uvicorn`` for MLflow's default ASGI wrapper, far slower per request here). Targets (issue 15): first sync < 60 s, a
 re-sync that changes nothing < 10 s. The baseline is the same sync with one writer (no parallelism).
 """
 
@@ -37,7 +38,8 @@ def mlflow_bin() -> str | None:
     return None
 
 
-def start_mlflow(workdir: str, timeout: float = 300, workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
+def start_mlflow(workdir: str, timeout: float = 300, workers: int = 1,
+                 gunicorn: bool = True) -> tuple[subprocess.Popen[bytes], str]:
     """`mlflow server` on a free 127.0.0.1 port with a SQLite backend; waits for /health."""
     exe = mlflow_bin()
     if exe is None:
@@ -49,7 +51,8 @@ def start_mlflow(workdir: str, timeout: float = 300, workers: int = 1) -> tuple[
     log = open(os.path.join(workdir, "mlflow-server.log"), "wb")  # noqa: SIM115
     proc = subprocess.Popen([exe, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
                              "--backend-store-uri", f"sqlite:///{workdir}/mlflow.db",
-                             "--artifacts-destination", f"{workdir}/artifacts"], stdout=log, stderr=log,
+                             "--artifacts-destination", f"{workdir}/artifacts",
+                             *(["--gunicorn-opts", "--log-level warning"] if gunicorn else [])], stdout=log, stderr=log,
                             env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
     uri = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
@@ -99,6 +102,8 @@ def main() -> None:
     parser.add_argument("--versions", type=int, default=10)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--server-workers", type=int, default=1, help="uvicorn workers of the started server")
+    parser.add_argument("--uvicorn", action="store_true",
+                        help="MLflow's default ASGI server (about 4x slower per write here) instead of gunicorn")
     parser.add_argument("--quick", action="store_true", help="20 models x 10 versions")
     args = parser.parse_args()
     models = 20 if args.quick else args.models
@@ -107,8 +112,9 @@ def main() -> None:
     uri = args.tracking_uri
     if uri is None:
         t0 = time.perf_counter()
-        proc, uri = start_mlflow(tmp, workers=args.server_workers)
-        print(f"mlflow server on {uri} (SQLite, {args.server_workers} workers) started in "
+        proc, uri = start_mlflow(tmp, workers=args.server_workers, gunicorn=not args.uvicorn)
+        print(f"mlflow server on {uri} (SQLite, {args.server_workers} {'uvicorn' if args.uvicorn else 'gunicorn'} "
+              f"worker(s)) started in "
               f"{time.perf_counter() - t0:.1f} s")
     try:
         run = uuid.uuid4().hex[:6]
