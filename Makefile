@@ -7,7 +7,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO_DIR ?= .demo
 
-.PHONY: install test lint typecheck pytest demo bench lock clean serve browser
+.PHONY: install mlflow-venv test lint typecheck pytest demo bench lock clean serve browser
+
+# MLflow's server in a separate venv (see the `mlflow-server` extra in pyproject.toml for why).
+MLFLOW_VENV  := .venv-mlflow
+MLFLOW_STAMP := $(MLFLOW_VENV)/.installed-stamp
+MLFLOW_REQ    = $(shell $(PYTHON) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['mlflow-server']))")
+export MODELCTL_MLFLOW_BIN ?= $(CURDIR)/$(MLFLOW_VENV)/bin/mlflow
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,13 +23,20 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
+$(MLFLOW_STAMP): pyproject.toml
+	@test -x $(MLFLOW_VENV)/bin/python || $(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/python -m pip install -q "$(MLFLOW_REQ)"
+	@touch $(MLFLOW_STAMP)
+
+mlflow-venv: $(MLFLOW_STAMP)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(MLFLOW_STAMP)
 	$(BIN)/pytest
 
 # Headless Chromium for the browser test (tests/e2e/test_ui_browser.py): Debian's package, since
@@ -44,7 +57,7 @@ demo: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/modelctl serve
 
-bench: $(STAMP)
+bench: $(STAMP) $(MLFLOW_STAMP)
 	@for f in bench/*_bench.py; do echo "== $$f"; $(BIN)/python $$f $(BENCH_ARGS) || exit 1; done
 
 lock: $(STAMP)
@@ -52,4 +65,4 @@ lock: $(STAMP)
 	  $(BIN)/python -m pip freeze --exclude-editable; } > requirements.lock
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(MLFLOW_VENV) $(DEMO_DIR) .mypy_cache .ruff_cache .pytest_cache

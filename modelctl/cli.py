@@ -53,7 +53,7 @@ def _root(
 
 # Top-level commands: modules with register(app). Groups: (module, group name).
 _TOP_LEVEL = ["modelctl.commands.registry_cmds", "modelctl.commands.gateway_cmds", "modelctl.commands.serve_cmds",
-              "modelctl.commands.monitor_cmds"]
+              "modelctl.commands.monitor_cmds", "modelctl.commands.desired_cmds", "modelctl.commands.approval_cmds"]
 _GROUPS = [
     ("modelctl.commands.eval_cmds", "eval"),
     ("modelctl.commands.model_cmds", "model"),
@@ -62,6 +62,7 @@ _GROUPS = [
     ("modelctl.commands.ab_cmds", "ab"),
     ("modelctl.commands.deprecation_cmds", "deprecations"),
     ("modelctl.commands.finetune_cmds", "finetune"),
+    ("modelctl.commands.sync_cmds", "sync"),
 ]
 
 

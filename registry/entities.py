@@ -262,6 +262,54 @@ class HistoryEvent(Frozen):
     after: Any = None
 
 
+class ApprovalVote(Frozen):
+    """One reviewer's answer to a pending promotion."""
+
+    actor: str
+    time: datetime
+    decision: Literal["approve", "reject"]
+    reason: str | None = None
+
+
+class ApprovalRequest(Frozen):
+    """A promotion into a protected environment, waiting for ``required`` approvals by other actors."""
+
+    id: str
+    environment: Environment
+    version: int
+    requested_by: str
+    requested_at: datetime
+    reason: str
+    required: int = Field(ge=1)
+    forced: bool = False
+    votes: list[ApprovalVote] = Field(default_factory=list)
+    status: Literal["pending", "approved", "rejected", "superseded"] = "pending"
+    closed_at: datetime | None = None
+
+    def approvers(self) -> list[str]:
+        """Distinct actors who approved, in order."""
+        return list(dict.fromkeys(v.actor for v in self.votes if v.decision == "approve"))
+
+
+class EnvApprovalRule(Frozen):
+    """How many approvals an environment's promotions need, and when a pending request is stale."""
+
+    approvals: int = Field(default=0, ge=0)
+    stale_after_days: int = Field(default=7, ge=1)
+
+
+class ApprovalPolicy(Frozen):
+    """The registry's approval policy per environment, with the history of its changes."""
+
+    environments: dict[Environment, EnvApprovalRule] = Field(default_factory=dict)
+    history: list[HistoryEvent] = Field(default_factory=list)
+
+    def required(self, environment: str) -> int:
+        """Approvals a promotion into ``environment`` needs (0: none)."""
+        rule = self.environments.get(environment)  # type: ignore[call-overload]
+        return rule.approvals if rule else 0
+
+
 class ModelRecord(Frozen):
     """Everything the registry knows about one model: the unit of atomic writes."""
 
@@ -276,6 +324,7 @@ class ModelRecord(Frozen):
     evaluations: list[EvalRecord] = Field(default_factory=list)
     experiments: list[Experiment] = Field(default_factory=list)
     deprecation_plans: list[DeprecationPlan] = Field(default_factory=list)
+    approval_requests: list[ApprovalRequest] = Field(default_factory=list)
     history: list[HistoryEvent] = Field(default_factory=list)
 
     @field_validator("kind")
@@ -308,6 +357,10 @@ class ModelRecord(Frozen):
         """The newest evaluation record for a digest: it decides the promotion gate."""
         records = [r for r in self.evaluations if r.digest == digest]
         return records[-1] if records else None
+
+    def pending_approvals(self) -> list[ApprovalRequest]:
+        """Promotions waiting for approval."""
+        return [r for r in self.approval_requests if r.status == "pending"]
 
     def running_experiment(self) -> Experiment | None:
         """The experiment currently splitting production traffic, if any."""

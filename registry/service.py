@@ -321,13 +321,19 @@ class Registry:
                                                                          migration_acknowledged)), version)
 
     def _promoted(self, record: ModelRecord, version: int, to: str, reason: str, force: bool,
-                  migration_acknowledged: bool = False) -> ModelRecord | None:
-        """``record`` with ``to`` pointing at ``version`` (gates checked), or None when it already does."""
+                  migration_acknowledged: bool = False, approved: bool = False) -> ModelRecord | None:
+        """``record`` with ``to`` pointing at ``version`` (gates checked), or None when it already does.
+
+        Under an approval policy for ``to`` (and unless ``approved``), the gates are checked and a pending
+        request is recorded instead of moving the pointer.
+        """
         name = record.name
         target = self._version(record, version)
         old = record.environments.get(to) or EnvPointer()
         if old.version == version:
             return None
+        if not approved and self._approvals_required(to):
+            return self._requested(record, version, to, reason, force)
         forced = False
         migration = policy.embedding_migration(record, target, to) if to == "production" else None
         if migration and not migration_acknowledged:
@@ -708,6 +714,17 @@ class Registry:
 
         self._change(name, fn)
         return changed["value"]
+
+    # -- approvals (registry/approvals.py holds the rules) ------------------------------------------
+    def _approvals_required(self, environment: str) -> int:
+        from registry.approvals import required_approvals
+
+        return required_approvals(self, environment)
+
+    def _requested(self, record: ModelRecord, version: int, to: str, reason: str, force: bool) -> ModelRecord | None:
+        from registry.approvals import request_promotion
+
+        return request_promotion(self, record, version, to, reason, force)
 
     # -- validation -----------------------------------------------------------------------------
     def validate(self) -> policy.ValidationReport:

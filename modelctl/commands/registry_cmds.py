@@ -80,11 +80,18 @@ def import_(file: Annotated[Path, typer.Argument(help="A model-registry.yaml in 
 def export(file: Annotated[Path | None, typer.Argument(help="Output file (default: stdout).")] = None,
            json_out: Annotated[bool, typer.Option(
                "--json", help="Machine-readable output (the export itself when no FILE is given).")] = False,
+           desired_state: Annotated[bool, typer.Option(
+               "--desired-state", help="Write a desired-state file (models.yaml) for plan/apply instead.")] = False,
            ) -> None:
-    """Write the registry in the seed's model-registry.yaml format."""
+    """Write the registry in the seed's model-registry.yaml format (or as a desired-state file)."""
     from registry.seed import export_seed
 
-    data = export_seed(open_registry())
+    if desired_state:
+        from registry.desired import export_desired
+
+        data = export_desired(open_registry().list_models())
+    else:
+        data = export_seed(open_registry())
     if file is None:
         sys.stdout.write(to_json(data) + "\n" if json_out else yamlio.dumps(data))
         return
@@ -118,7 +125,10 @@ def list_(json_out: JsonOpt = False) -> None:
     rows: list[dict[str, Any]] = [{"name": r.name, "kind": r.kind, "owner": r.owner, "purpose": r.purpose,
              "environments": {e: r.env_version(e) for e in ENVIRONMENTS if r.env_version(e)},
              "versions": len(r.versions),
-             "experiment": (r.running_experiment().id if r.running_experiment() else None)}  # type: ignore[union-attr]
+             "experiment": (r.running_experiment().id if r.running_experiment() else None),  # type: ignore[union-attr]
+             "pending_approvals": [{"environment": p.environment, "version": p.version, "id": p.id,
+                                    "requested_by": p.requested_by, "approvals": len(p.approvers()),
+                                    "required": p.required} for p in r.pending_approvals()]}
             for r in records]
     if json_out:
         print_json(rows)
@@ -128,7 +138,9 @@ def list_(json_out: JsonOpt = False) -> None:
     for row in rows:
         envs = " ".join(f"{e}=@{v}" for e, v in row["environments"].items()) or "-"
         exp = f"  experiment={row['experiment']}" if row["experiment"] else ""
-        print(f"{row['name']:<32} {row['kind']:<11} versions={row['versions']:<3} {envs}{exp}")
+        pend = "".join(f"  pending={p['environment']}@{p['version']}({p['approvals']}/{p['required']})"
+                       for p in row["pending_approvals"])
+        print(f"{row['name']:<32} {row['kind']:<11} versions={row['versions']:<3} {envs}{exp}{pend}")
 
 
 def show(ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME@ENVIRONMENT")],
@@ -153,13 +165,22 @@ def promote(ref: Annotated[str, typer.Argument(help="NAME@VERSION")],
                 help="Confirm the re-embedding plan of a change of embedding model or dimension.")] = False,
             json_out: JsonOpt = False) -> None:
     """Promote a version to an environment (production needs strict pinning and a passing eval)."""
+    from registry.approvals import pending_request
+
     name, number = _numbered(ref)
-    v = open_registry().promote(name, number, to, reason=reason, force=force,
-                                migration_acknowledged=migration_acknowledged)
+    reg = open_registry()
+    v = reg.promote(name, number, to, reason=reason, force=force, migration_acknowledged=migration_acknowledged)
+    request = pending_request(reg.get_model(name), number, to)
     if json_out:
-        print_json({"name": name, "version": v.number, "environment": to, "stage": v.stage, "forced": force})
+        print_json({"name": name, "version": v.number, "environment": to, "stage": v.stage, "forced": force,
+                    "pending_approval": request})
+    elif request is not None:
+        print(f"{name}@{v.number} -> {to}: pending approval ({len(request.approvers())}/{request.required}), "
+              f"request {request.id}; approve with `modelctl approve {name}@{v.number} --env {to}`")
     else:
         print(f"{name}@{v.number} -> {to}")
+    if request is not None:
+        raise typer.Exit(3)
 
 
 def rollback(name: Annotated[str, typer.Argument(help="Model name.")], env: Annotated[str, typer.Option("--env", help="Environment to roll back.")],
@@ -290,14 +311,22 @@ def resolve(name: Annotated[str, typer.Argument(help="Model name.")],
 
 def validate(json_out: JsonOpt = False) -> None:
     """List every policy violation (non-strict production pins first); exit 1 when there is one."""
-    report = open_registry().validate()
+    from registry.approvals import load_policy, pending
+
+    reg = open_registry()
+    report = reg.validate()
+    waiting = pending(reg.list_models(), load_policy(reg))
     if json_out:
-        print_json({"ok": report.ok, "violations": report.violations, "warnings": report.warnings})
+        print_json({"ok": report.ok, "violations": report.violations, "warnings": report.warnings,
+                    "pending_approvals": [{"model": p.model, **p.request.model_dump(mode="json"), "stale": p.stale}
+                                          for p in waiting]})
     else:
         for v in report.violations:
             print(f"VIOLATION {v}")
         for w in report.warnings:
             print(f"warning   {w}")
+        for p in waiting:
+            print(f"pending   {p.describe()}")
         print("ok: no policy violations" if report.ok else f"{len(report.violations)} violation(s)")
     if not report.ok:
         raise typer.Exit(1)
