@@ -178,8 +178,19 @@ def run_probe(registry: Registry, name: str, *, environment: str = "production",
     outcome = ProbeOutcome(name, version.number, version.digest, result.status, plan, result, key,
                            reference.get("created_at"))
     if result.status == "drift":
+        note_drift(registry, outcome, now)
         emit_drift(outcome)
     return outcome
+
+
+def note_drift(registry: Registry, outcome: ProbeOutcome, when: str) -> None:
+    """A dated line in the version's notes (and so its history): what the probe found."""
+    version = registry.get_version(outcome.model, outcome.version)
+    found = "; ".join(outcome.result.reasons[:2]) if outcome.result else "drift"
+    line = f"{when} drift probe: {found}"
+    notes = f"{version.notes}\n{line}" if version.notes else line
+    registry.annotate(outcome.model, outcome.version, notes=notes,
+                      reason=f"drift probe: the provider's behaviour changed for digest {outcome.digest[:12]}")
 
 
 def emit_drift(outcome: ProbeOutcome) -> bool:

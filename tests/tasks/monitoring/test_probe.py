@@ -69,6 +69,9 @@ def test_reference_then_stable_then_each_kind_of_drift(setup: tuple[Registry, st
     assert switched.status == "drift" and not switched.result.identity["changed"]  # type: ignore[union-attr]
     saved = json.loads(reg.read_aux(result_key("summarizer", digest)) or b"{}")
     assert saved["status"] == "drift" and saved["reasons"]
+    noted = reg.get_version("summarizer", 1)
+    assert noted.notes and "drift probe" in noted.notes  # a dated note on the version, in its history
+    assert reg.history("summarizer")[-1].action == "annotate"
 
     provider.configure("length", seed=4)
     longer = run_probe(reg, "summarizer")
