@@ -73,7 +73,7 @@ def show(json_out: JsonOpt = False) -> None:
 
 @app.command("set")
 def set_rule(env: EnvOpt, approvals: Annotated[int, typer.Option("--approvals", help="0 turns it off.")],
-             stale_after_days: Annotated[int, typer.Option("--stale-after-days")] = 7,
+             stale_after_days: Annotated[int, typer.Option("--stale-after-days", help="Pending requests older than this are flagged stale.")] = 7,
              reason: ReasonOpt = None) -> None:
     """Require N approvals, by actors other than the requester, for promotions into an environment."""
     from registry.approvals import set_policy

@@ -25,7 +25,7 @@ def _records(names: list[str] | None) -> list[ModelRecord]:
 def mlflow(names: Names = None,
            tracking_uri: Annotated[str, typer.Option("--tracking-uri", envvar="MLFLOW_TRACKING_URI",
                                                      help="The MLflow tracking server (http://...).")] = "http://127.0.0.1:5000",
-           check: CheckOpt = False, workers: Annotated[int, typer.Option("--workers", min=1, max=32)] = 4,
+           check: CheckOpt = False, workers: Annotated[int, typer.Option("--workers", min=1, max=32, help="Parallel MLflow REST writers.")] = 4,
            json_out: JsonOpt = False) -> None:
     """Registered model per model, model version per version (modelctl.* tags), environments as aliases."""
     from modelctl.context import STATE
