@@ -74,12 +74,15 @@ def show(json_out: JsonOpt = False) -> None:
 @app.command("set")
 def set_rule(env: EnvOpt, approvals: Annotated[int, typer.Option("--approvals", help="0 turns it off.")],
              stale_after_days: Annotated[int, typer.Option("--stale-after-days", help="Pending requests older than this are flagged stale.")] = 7,
-             reason: ReasonOpt = None) -> None:
+             reason: ReasonOpt = None, json_out: JsonOpt = False) -> None:
     """Require N approvals, by actors other than the requester, for promotions into an environment."""
     from registry.approvals import set_policy
 
     set_policy(open_registry(), env, approvals, stale_after_days=stale_after_days, reason=reason)
-    print(f"{env}: approvals={approvals} stale-after-days={stale_after_days}")
+    if json_out:
+        print_json({"environment": env, "approvals": approvals, "stale_after_days": stale_after_days})
+    else:
+        print(f"{env}: approvals={approvals} stale-after-days={stale_after_days}")
 
 
 def register(root: typer.Typer) -> None:
