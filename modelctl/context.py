@@ -55,6 +55,13 @@ def print_json(obj: Any) -> None:
     sys.stdout.write(to_json(obj) + "\n")
 
 
+def use_prefect(requested: bool) -> bool:
+    """Run through Prefect (and show in its UI) only when asked (``--prefect``) or a server is configured."""
+    import os
+
+    return requested or bool(os.environ.get("PREFECT_API_URL"))
+
+
 def fail(message: str, code: int = 2) -> None:
     """Print an error to stderr and exit with ``code`` (no traceback)."""
     import typer

@@ -194,6 +194,42 @@ def snapshot_for(uri: str | None = None) -> ServingSnapshot:
     return snap
 
 
+class _Current:
+    """The process's default snapshot; MODELCTL_REGISTRY is re-read only on the refresh interval."""
+
+    __slots__ = ("recheck_at", "snapshot")
+
+    def __init__(self) -> None:
+        self.snapshot: ServingSnapshot | None = None
+        self.recheck_at = 0.0
+
+    def get(self) -> ServingSnapshot:
+        """Settings are built here, at most once per refresh interval, never per ``resolve`` call."""
+        settings = get_settings()
+        snap = snapshot_for(settings.registry)
+        self.snapshot = snap
+        self.recheck_at = time.monotonic() + settings.snapshot_refresh_seconds
+        return snap
+
+
+_current = _Current()
+_monotonic = time.monotonic
+
+
 def resolve(name: str, environment: str = "production", user_id: str | None = None) -> Resolution:
-    """Resolve a model for an application (see ``ServingSnapshot.resolve``)."""
-    return snapshot_for().resolve(name, environment, user_id)
+    """Resolve a model for an application (see ``ServingSnapshot.resolve``).
+
+    The settings and the snapshot are resolved once per process; a change of ``MODELCTL_REGISTRY`` is
+    seen within ``MODELCTL_SNAPSHOT_REFRESH_SECONDS`` (the same interval the snapshot refreshes on).
+    """
+    snap = _current.snapshot
+    if snap is None or _monotonic() >= _current.recheck_at:
+        snap = _current.get()
+    return snap.resolve(name, environment, user_id)
+
+
+def reset_default() -> None:
+    """Forget the process-wide snapshots (tests, or after changing MODELCTL_REGISTRY on purpose)."""
+    with _default_lock:
+        _default.clear()
+        _current.snapshot = None

@@ -292,14 +292,107 @@ def _read_table(listing: _Listing, files: list[tuple[str, date, float]], schema:
     return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
+_DUCK_TYPES = {pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ", pa.string(): "VARCHAR", pa.int64(): "BIGINT",
+               pa.float64(): "DOUBLE", pa.bool_(): "BOOLEAN"}
+
+
+def _scan_sql(listing: _Listing, files: list[tuple[str, date, float]], schema: pa.Schema) -> str:
+    """One relation over a kind's JSONL and Parquet files, typed by ``schema`` (torn JSON lines skipped)."""
+    from tasks.duck import quote, quote_list
+
+    def path(name: str) -> str:
+        return f"s3://{listing.bucket}/{name}" if listing.s3 else name
+
+    cols = ", ".join(f"CAST({f.name} AS {_DUCK_TYPES[f.type]}) AS {f.name}" for f in schema)
+    parts = []
+    jsonl = [path(f) for f, _, _ in files if f.endswith(".jsonl")]
+    if jsonl:
+        spec = ", ".join(f"{quote(f.name)}: {quote(_DUCK_TYPES[f.type])}" for f in schema)
+        parts.append(f"SELECT {cols} FROM read_json({quote_list(jsonl)}, format = 'newline_delimited', "
+                     f"columns = {{{spec}}}, ignore_errors = true)")
+    parquet = [path(f) for f, _, _ in files if f.endswith(".parquet")]
+    if parquet:
+        parts.append(f"SELECT {cols} FROM read_parquet({quote_list(parquet)}, union_by_name = true)")
+    if not parts:
+        nulls = ", ".join(f"CAST(NULL AS {_DUCK_TYPES[f.type]}) AS {f.name}" for f in schema)
+        return f"SELECT {nulls} WHERE 1 = 0"
+    return " UNION ALL ".join(parts)
+
+
+def _latest_feedback_sql(columns: list[str]) -> str:
+    picked = ", ".join(["request_id", *columns])
+    return (f"SELECT {picked} FROM (SELECT {picked}, ROW_NUMBER() OVER (PARTITION BY request_id "
+            "ORDER BY timestamp DESC) AS recency FROM feedback_log) ranked WHERE recency = 1")
+
+
+def register_log_views(con: Any, uri: str, since: date | None = None, until: date | None = None) -> None:
+    """Views over a request log on a DuckDB connection: ``requests_log`` and ``feedback_log`` (as stored),
+    and ``requests`` / ``feedback`` typed for the A/B statement (``tasks/ab/sql.py``)."""
+    listing = _Listing(uri)
+    con.execute(f"CREATE VIEW requests_log AS {_scan_sql(listing, listing.files('requests', since, until), REQUEST_SCHEMA)}")
+    con.execute(f"CREATE VIEW feedback_log AS {_scan_sql(listing, listing.files('feedback', since, None), FEEDBACK_SCHEMA)}")
+    con.execute("CREATE VIEW requests AS SELECT request_id, experiment_id, variant, user_id, model, "
+                "COALESCE(CAST(timestamp AS TIMESTAMP), TIMESTAMP '1970-01-01 00:00:00') AS timestamp, "
+                "CAST(latency_ms AS DOUBLE) AS latency_ms, CAST(cost_usd AS DOUBLE) AS cost_usd, "
+                "CAST(error AS DOUBLE) AS error, CAST(input_tokens AS DOUBLE) AS input_tokens, "
+                "CAST(output_tokens AS DOUBLE) AS output_tokens FROM requests_log")
+    con.execute("CREATE VIEW feedback AS SELECT request_id, CAST(timestamp AS TIMESTAMP) AS timestamp, "
+                "quality_score, thumbs_up FROM feedback_log")
+
+
 def load_requests(uri: str | None = None, model: str | None = None, since: str | date | datetime | None = None,
                   until: str | date | datetime | None = None, experiment_id: str | None = None,
                   columns: list[str] | None = None, with_feedback: bool = True) -> pd.DataFrame:
     """Requests in [since, until] (UTC), optionally of one model or experiment, with feedback joined.
 
     Feedback is joined by request_id (the latest feedback row wins); its columns are empty where
-    there is none.
+    there is none. Filtering, the join and the projection run in DuckDB over the JSONL and Parquet
+    files (``s3://`` through the fsspec layer); rows come back in time order.
     """
+    import duckdb
+
+    from tasks.duck import connect, quote
+
+    wanted = columns if columns is not None else [*REQUEST_SCHEMA.names, *(FEEDBACK_COLUMNS if with_feedback else [])]
+    req_cols = [c for c in wanted if c in REQUEST_SCHEMA.names]
+    fb_cols = [c for c in wanted if c in FEEDBACK_COLUMNS] if with_feedback else []
+    uri = uri or get_settings().log
+    con = connect(s3=uri.startswith("s3://"))
+    try:
+        register_log_views(con, uri, _as_date(since), _as_date(until))
+        where = []
+        for column, value in (("model", model), ("experiment_id", experiment_id)):
+            if value is not None:
+                where.append(f"r.{column} = {quote(value)}")
+        lo, hi = _as_ts(since), _as_ts(until)
+        if lo is not None:
+            where.append(f"r.timestamp >= CAST({quote(lo.isoformat())} AS TIMESTAMPTZ)")
+        if hi is not None:
+            where.append(f"r.timestamp <= CAST({quote(hi.isoformat())} AS TIMESTAMPTZ)")
+        select = ", ".join([*(f"r.{c}" for c in req_cols), *(f"f.{c}" for c in fb_cols)]) or "1 AS _"
+        sql = f"SELECT {select} FROM requests_log r"
+        if fb_cols:
+            sql += f" LEFT JOIN ({_latest_feedback_sql(fb_cols)}) f ON f.request_id = r.request_id"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY r.timestamp, r.request_id"
+        table = con.execute(sql).to_arrow_table()
+    except duckdb.IOException as exc:  # an unreadable store, as the Arrow reader reported it
+        raise OSError(str(exc).splitlines()[0]) from exc
+    finally:
+        con.close()
+    types = dict(REQUEST_FIELDS) | dict(FEEDBACK_FIELDS)
+    schema = pa.schema([(c, types[c]) for c in [*req_cols, *fb_cols]])
+    frame = table.select(schema.names).cast(schema).to_pandas()
+    if columns is not None:
+        frame = frame[[c for c in columns if c in frame.columns]]
+    return frame.reset_index(drop=True)
+
+
+def load_requests_arrow(uri: str | None = None, model: str | None = None, since: str | date | datetime | None = None,
+                  until: str | date | datetime | None = None, experiment_id: str | None = None,
+                  columns: list[str] | None = None, with_feedback: bool = True) -> pd.DataFrame:
+    """``load_requests`` on Arrow and pandas: the reference the DuckDB reader is tested against."""
     import pyarrow.compute as pc
 
     listing = _Listing(uri or get_settings().log)
