@@ -31,6 +31,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -376,7 +377,7 @@ def load_requests(uri: str | None = None, model: str | None = None, since: str |
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY r.timestamp, r.request_id"
-        table = con.execute(sql).to_arrow_table()
+        table = con.sql(sql).to_arrow_table()
     except duckdb.IOException as exc:  # an unreadable store, as the Arrow reader reported it
         raise OSError(str(exc).splitlines()[0]) from exc
     finally:
@@ -384,6 +385,9 @@ def load_requests(uri: str | None = None, model: str | None = None, since: str |
     types = dict(REQUEST_FIELDS) | dict(FEEDBACK_FIELDS)
     schema = pa.schema([(c, types[c]) for c in [*req_cols, *fb_cols]])
     frame = table.select(schema.names).cast(schema).to_pandas()
+    for column in fb_cols:  # a request without feedback reads NaN, as a pandas left merge gives
+        if frame[column].dtype == object:
+            frame[column] = frame[column].where(frame[column].notna(), np.nan)
     if columns is not None:
         frame = frame[[c for c in columns if c in frame.columns]]
     return frame.reset_index(drop=True)

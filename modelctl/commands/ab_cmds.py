@@ -32,6 +32,8 @@ def analyze(
     experiment_id: str,
     logs: Annotated[str | None, typer.Option("--logs", help="Request log URI or a CSV/Parquet/JSONL table "
                                                             "(path or s3://)")] = None,
+    stats: Annotated[str | None, typer.Option("--stats", help="Per-user sufficient statistics (CSV/Parquet, path or "
+                                                             "s3://): the README's query run in a warehouse")] = None,
     planned_split: Annotated[float | None, typer.Option("--planned-split", help="Treatment share (with --logs)")] = None,
     primary: Annotated[str | None, typer.Option("--primary", help="Primary metric")] = None,
     guardrail: Annotated[list[str] | None, typer.Option("--guardrail", help="METRIC:MAX_REGRESSION")] = None,
@@ -50,6 +52,8 @@ def analyze(
     from tasks.ab import apply_decision, run_analysis
     from tasks.ab.report import render_ab_markdown, render_effects_png
 
+    if logs is not None and stats is not None:
+        raise InvalidInput("give --logs or --stats, not both", field="stats")
     reg = open_registry(STATE.registry_uri)
     try:
         has_registry = reg.store.exists()
@@ -58,7 +62,7 @@ def analyze(
     analysis = run_analysis(reg if has_registry else None, experiment_id, logs=logs, planned_split=planned_split,
                             primary=primary, guardrails=parse_guardrails(guardrail) if guardrail else None,
                             min_effect=min_effect, sequential=sequential, estimators=parse_estimators(estimator),
-                            cuped=cuped)
+                            cuped=cuped, stats=stats)
     actions: list[str] = []
     refused: PolicyViolation | None = None
     known = False

@@ -311,6 +311,8 @@ def load_arms_sql(source: str, experiment_id: str | None = None, *, window: Wind
 
 def read_stats(path: str) -> pa.Table:
     """A per-user statistics file (CSV or Parquet, local or ``s3://``), as written by the documented query."""
+    if not path.lower().endswith((".csv", ".parquet")):
+        raise InvalidInput("statistics are read from a .csv or .parquet file", file=path, field="stats")
     con = connect(s3=path.startswith("s3://"))
     try:
         scan, _ = _scan(con, path)
