@@ -40,6 +40,7 @@ def connect(threads: int | None = None, *, s3: bool = False) -> duckdb.DuckDBPyC
     con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
                                              "autoload_known_extensions": False})
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET preserve_insertion_order = false")  # results are aggregates or explicitly ordered
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if s3:

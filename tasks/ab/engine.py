@@ -68,9 +68,11 @@ def _number(name: str, kind: str | None) -> str:
     if kind.startswith("VARCHAR"):
         value = (f"CASE WHEN lower({col}) = 'true' THEN 1.0 WHEN lower({col}) = 'false' THEN 0.0 "
                  f"WHEN {col} = '' THEN NULL ELSE CAST({col} AS DOUBLE) END")
-    else:
+    elif kind in ("DOUBLE", "FLOAT", "REAL"):
         value = f"CAST({col} AS DOUBLE)"
-    return f"CASE WHEN isnan({value}) THEN NULL ELSE {value} END"
+    else:  # integers, decimals and booleans have no NaN
+        return f"CAST({col} AS DOUBLE)"
+    return f"NULLIF({value}, CAST('NaN' AS DOUBLE))"  # NaN is missing, as in the reference
 
 
 def _timestamp(kind: str | None) -> str:
@@ -166,6 +168,20 @@ def _column(table: pa.Table, name: str) -> np.ndarray:
                       dtype=np.float64)
 
 
+def _in_both(table: pa.Table, is_t: np.ndarray) -> np.ndarray:
+    """Rows of users seen in both arms (the statement's ``arms`` column, else by matching user ids)."""
+    if "arms" in table.column_names:
+        return np.asarray(pc.fill_null(table["arms"], 1).to_numpy(zero_copy_only=False)) > 1
+    users = table["user_id"].cast(pa.string())
+    t_users, c_users = pc.filter(users, pa.array(is_t)), pc.filter(users, pa.array(~is_t))
+    in_both = np.zeros(table.num_rows, bool)
+    in_both[is_t] = np.asarray(pc.is_in(t_users, value_set=c_users.combine_chunks()).to_numpy(zero_copy_only=False),
+                               dtype=bool)
+    in_both[~is_t] = np.asarray(pc.is_in(c_users, value_set=t_users.combine_chunks())
+                                .to_numpy(zero_copy_only=False), dtype=bool)
+    return in_both
+
+
 def arms_from_user_stats(table: pa.Table, source: str, *, attribute_first_exposure: bool = False,
                          experiment_ids: list[str] | None = None,
                          quantiles: dict[str, dict[float, float | None]] | None = None) -> dict[str, ArmData]:
@@ -184,14 +200,8 @@ def arms_from_user_stats(table: pa.Table, source: str, *, attribute_first_exposu
     if unknown:
         raise InvalidInput(f"unknown variant(s) {sorted(str(u) for u in unknown)}; expected control or treatment",
                            file=source, field="variant")
-    users = table["user_id"].cast(pa.string())
     is_t = np.asarray(pc.equal(variant, "treatment").to_numpy(zero_copy_only=False), dtype=bool)
-    t_users, c_users = pc.filter(users, pa.array(is_t)), pc.filter(users, pa.array(~is_t))
-    in_both = np.zeros(table.num_rows, bool)
-    in_both[is_t] = np.asarray(pc.is_in(t_users, value_set=c_users.combine_chunks()).to_numpy(zero_copy_only=False),
-                               dtype=bool)
-    in_both[~is_t] = np.asarray(pc.is_in(c_users, value_set=t_users.combine_chunks())
-                                .to_numpy(zero_copy_only=False), dtype=bool)
+    in_both = _in_both(table, is_t)
     both = int(in_both[is_t].sum())
     keep = ~in_both
     switched = dropped = mixed = 0
@@ -200,7 +210,7 @@ def arms_from_user_stats(table: pa.Table, source: str, *, attribute_first_exposu
         first = np.asarray(table["first_exposure"].cast(pa.timestamp("us")).cast(pa.int64())
                            .fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
         rows = np.flatnonzero(in_both)
-        keys = users.take(pa.array(rows)).to_pylist()
+        keys = table["user_id"].cast(pa.string()).take(pa.array(rows)).to_pylist()
         firsts: dict[str, list[int]] = {}
         for row, key in zip(rows, keys, strict=True):
             firsts.setdefault(key, [0, 0])[int(is_t[row])] = int(first[row])
@@ -262,7 +272,7 @@ def _dropped(stats: pa.Table, attribute: bool) -> pa.Table | None:
     """(user_id, variant) of the arm each switched user's later requests came from."""
     if not attribute or not stats.num_rows:
         return None
-    arms = arms_from_user_stats(stats.select(["variant", "user_id", *SUMS, "first_exposure"]), "",
+    arms = arms_from_user_stats(stats.select(["variant", "user_id", *SUMS, "first_exposure", "arms"]), "",
                                 attribute_first_exposure=True)
     if not arms["control"].switched_users:
         return None
@@ -297,12 +307,12 @@ def load_arms_sql(source: str, experiment_id: str | None = None, *, window: Wind
         groups = _profile(con, source, has_scores=not feedback_table)
         present = _check(groups, source, experiment_id, require_experiment, "experiment_id" in types)
         filters = _filters(experiment_id, window, set(types))
-        stats = _arrow(con, user_stats_sql(filters, feedback_table=feedback_table), source)
-        dropped = _dropped(stats, window.attribute_first_exposure and "timestamp" in types)
+        attribute = window.attribute_first_exposure and "timestamp" in types
+        stats = _arrow(con, user_stats_sql(filters, feedback_table=feedback_table, first_exposure=attribute), source)
+        dropped = _dropped(stats, attribute)
         quantiles = _quantiles(con, filters, dropped, source)
         return arms_from_user_stats(stats, source, experiment_ids=present, quantiles=quantiles,
-                                    attribute_first_exposure=window.attribute_first_exposure
-                                    and "timestamp" in types)
+                                    attribute_first_exposure=attribute)
     except RegistryError:
         raise
     finally:

@@ -12,7 +12,8 @@ Parquet, is what ``modelctl ab analyze --stats FILE`` reads.
 
 Output: one row per (variant, user) of the experiment — ``n`` requests, the sums ``latency, cost,
 errors``, the sums and non-null counts ``q_sum/q_n`` (quality), ``t_sum/t_n`` (thumbs up) and
-``tok_sum/tok_n`` (input + output tokens), ``first_exposure`` — and the same sums of that user's
+``tok_sum/tok_n`` (input + output tokens), ``first_exposure``, ``arms`` (in how many arms the user
+was seen: 2 is a user who switched, or a routing bug) — and the same sums of that user's
 pre-period traffic (rows with an empty variant) as ``pre_*`` (null when the user has none), with
 ``pre_users``, the number of users with any pre-period traffic.
 """
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 SUMS = ("n", "latency", "cost", "errors", "q_sum", "q_n", "t_sum", "t_n", "tok_sum", "tok_n")
-OUTPUT_COLUMNS = ("variant", "user_id", *SUMS, "first_exposure", *(f"pre_{s}" for s in SUMS), "pre_users")
+OUTPUT_COLUMNS = ("variant", "user_id", *SUMS, "first_exposure", "arms", *(f"pre_{s}" for s in SUMS), "pre_users")
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,11 @@ def _conditions(filters: Filters) -> tuple[str, str]:
     return " AND ".join(arm), " AND ".join(pre)
 
 
-def user_stats_sql(filters: Filters, *, feedback_table: bool = True) -> str:
-    """The statement (see the module docstring); ``feedback_table`` joins ``feedback`` by request_id."""
+def user_stats_sql(filters: Filters, *, feedback_table: bool = True, first_exposure: bool = True) -> str:
+    """The statement (see the module docstring); ``feedback_table`` joins ``feedback`` by request_id.
+
+    Without ``first_exposure`` the column is NULL (the timestamp column is then not read).
+    """
     arm, pre = _conditions(filters)
     if feedback_table:
         latest = """latest_feedback AS (
@@ -85,10 +89,11 @@ def user_stats_sql(filters: Filters, *, feedback_table: bool = True) -> str:
     else:
         latest, join = "", ""
         scores = "r.quality_score AS quality_score, r.thumbs_up AS thumbs_up"
-    sums = ",\n         ".join(f"{' ' * 0}{name}" for name in (
+    sums = ",\n         ".join((
         "COUNT(*) AS n", "SUM(COALESCE(latency_ms, 0)) AS latency", "SUM(COALESCE(cost_usd, 0)) AS cost",
         "SUM(COALESCE(error, 0)) AS errors", "SUM(quality_score) AS q_sum", "COUNT(quality_score) AS q_n",
         "SUM(thumbs_up) AS t_sum", "COUNT(thumbs_up) AS t_n", "SUM(tokens) AS tok_sum", "COUNT(tokens) AS tok_n"))
+    first = "MIN(timestamp) AS first_exposure" if first_exposure else "CAST(NULL AS TIMESTAMP) AS first_exposure"
     pre_cols = ",\n       ".join(f"p.{s} AS pre_{s}" for s in SUMS)
     arm_cols = ", ".join(f"a.{s}" for s in SUMS)
     return f"""WITH {latest}selected AS (
@@ -104,16 +109,20 @@ def user_stats_sql(filters: Filters, *, feedback_table: bool = True) -> str:
 per_user AS (
   SELECT bucket, user_id,
          {sums},
-         MIN(timestamp) AS first_exposure
+         {first}
   FROM selected
   GROUP BY bucket, user_id
+),
+in_arms AS (
+  SELECT per_user.*, COUNT(*) OVER (PARTITION BY user_id) AS arms
+  FROM per_user
+  WHERE bucket <> ''
 ),
 pre_period AS (
   SELECT * FROM per_user WHERE bucket = ''
 )
-SELECT a.bucket AS variant, a.user_id, {arm_cols}, a.first_exposure,
+SELECT a.bucket AS variant, a.user_id, {arm_cols}, a.first_exposure, a.arms,
        {pre_cols},
        (SELECT COUNT(*) FROM pre_period) AS pre_users
-FROM per_user a
-LEFT JOIN pre_period p ON p.user_id = a.user_id
-WHERE a.bucket <> ''"""
+FROM in_arms a
+LEFT JOIN pre_period p ON p.user_id = a.user_id"""
