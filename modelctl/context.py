@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
 if TYPE_CHECKING:
     from registry.service import Registry
 
@@ -31,7 +29,23 @@ def open_registry() -> Registry:
     return _open(STATE.registry_uri)
 
 
+def parse_ref(text: str) -> tuple[str, int | str | None]:
+    """``NAME[@VERSION|@ENVIRONMENT]`` (imported on use: command modules stay cheap to import)."""
+    from registry.service import parse_ref as _parse
+
+    return _parse(text)
+
+
+def environments() -> tuple[str, ...]:
+    """The environment names, in order."""
+    from registry.entities import ENVIRONMENTS
+
+    return tuple(ENVIRONMENTS)
+
+
 def _default(obj: Any) -> Any:
+    from pydantic import BaseModel
+
     if isinstance(obj, BaseModel):
         return obj.model_dump(mode="json", exclude_none=True)
     if isinstance(obj, datetime):

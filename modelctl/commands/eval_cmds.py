@@ -7,9 +7,8 @@ from typing import Annotated
 
 import typer
 
-from modelctl.context import open_registry, print_json
+from modelctl.context import open_registry, parse_ref, print_json
 from registry.errors import InvalidInput
-from registry.service import parse_ref
 
 app = typer.Typer(no_args_is_help=True, help="Evaluation records and runs.")
 

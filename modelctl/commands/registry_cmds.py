@@ -6,18 +6,24 @@ from __future__ import annotations
 import difflib
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from modelctl.context import open_registry, print_json
-from registry import yamlio
-from registry.entities import ENVIRONMENTS, ModelRecord, Version
+from modelctl.context import environments, open_registry, parse_ref, print_json
 from registry.errors import InvalidInput, VersionNotFound
-from registry.service import parse_ref
+
+if TYPE_CHECKING:
+    from registry.entities import ModelRecord, Version
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why (recorded in history).")]
+
+
+def _dumps(data: Any) -> str:
+    from registry import yamlio
+
+    return yamlio.dumps(data)
 
 
 def _ref(text: str) -> tuple[str, int | str | None]:
@@ -26,7 +32,7 @@ def _ref(text: str) -> tuple[str, int | str | None]:
 
 def version_json(record: ModelRecord, v: Version) -> dict[str, Any]:
     """The JSON form of one version (``show NAME@V --json``)."""
-    envs = [e for e in ENVIRONMENTS if record.env_version(e) == v.number]
+    envs = [e for e in environments() if record.env_version(e) == v.number]
     latest = record.latest_eval(v.digest)
     body = v.model_dump(mode="json", exclude_none=True, exclude={"number"})
     return {"name": record.name, "version": v.number, **body, "environments": envs,
@@ -36,7 +42,7 @@ def version_json(record: ModelRecord, v: Version) -> dict[str, Any]:
 
 def model_json(record: ModelRecord) -> dict[str, Any]:
     """The JSON form of a model with its environments (``show NAME --json``)."""
-    envs = {e: record.env_version(e) for e in ENVIRONMENTS if record.env_version(e)}
+    envs = {e: record.env_version(e) for e in environments() if record.env_version(e)}
     rollback = {e: p.previous for e, p in record.environments.items() if p.previous}
     head = record.version(envs.get("production") or (record.versions[-1].number if record.versions else 0))
     out: dict[str, Any] = {"name": record.name, "purpose": record.purpose, "owner": record.owner,
@@ -76,7 +82,7 @@ def export(file: Annotated[Path | None, typer.Argument(help="Output file (defaul
     """Write the registry in the seed's model-registry.yaml format."""
     from registry.seed import export_seed
 
-    text = yamlio.dumps(export_seed(open_registry()))
+    text = _dumps(export_seed(open_registry()))
     if file is None:
         sys.stdout.write(text)
     else:
@@ -104,7 +110,7 @@ def list_(json_out: JsonOpt = False) -> None:
     """List models with the version in each environment."""
     records = open_registry().list_models()
     rows: list[dict[str, Any]] = [{"name": r.name, "kind": r.kind, "owner": r.owner, "purpose": r.purpose,
-             "environments": {e: r.env_version(e) for e in ENVIRONMENTS if r.env_version(e)},
+             "environments": {e: r.env_version(e) for e in environments() if r.env_version(e)},
              "versions": len(r.versions),
              "experiment": (r.running_experiment().id if r.running_experiment() else None)}  # type: ignore[union-attr]
             for r in records]
@@ -129,7 +135,7 @@ def show(ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME@ENV
     if json_out:
         print_json(data)
     else:
-        sys.stdout.write(yamlio.dumps(data))
+        sys.stdout.write(_dumps(data))
 
 
 def promote(ref: Annotated[str, typer.Argument(help="NAME@VERSION")],
@@ -184,7 +190,7 @@ def diff(a: str, b: str, json_out: JsonOpt = False) -> None:
     if json_out:
         print_json({"a": a, "b": b, "changes": changes, "same_config": sides[0]["digest"] == sides[1]["digest"]})
         return
-    text = difflib.unified_diff(yamlio.dumps(sides[0]).splitlines(), yamlio.dumps(sides[1]).splitlines(),
+    text = difflib.unified_diff(_dumps(sides[0]).splitlines(), _dumps(sides[1]).splitlines(),
                                 fromfile=a, tofile=b, lineterm="")
     out = "\n".join(text)
     print(out if out else f"{a} and {b} are identical")
