@@ -45,8 +45,18 @@ def analyze(
                                                         "canaries advance or abort")] = False,
     chart: Annotated[Path | None, typer.Option("--chart", help="Write the effects chart (PNG) here")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+    prefect: Annotated[bool, typer.Option("--prefect", help="Run as the ab-analysis flow (default when "
+                                                            "PREFECT_API_URL is set)")] = False,
 ) -> None:
-    """Analyse an experiment; exit 0 ship, 1 rollback (or a refused --apply), 3 continue, 4 invalid, 2 bad input."""
+    """Analyse an experiment in-process (``--prefect``: as the flow); exit 0 ship, 1 rollback (or a refused
+    --apply), 3 continue, 4 invalid, 2 bad input."""
+    from modelctl.context import use_prefect
+
+    if use_prefect(prefect):
+        _run_flow(experiment_id, logs=logs, stats=stats, planned_split=planned_split, primary=primary,
+                  guardrails=parse_guardrails(guardrail) if guardrail else None, min_effect=min_effect,
+                  estimators=parse_estimators(estimator) or None, cuped=cuped, sequential=sequential, apply=apply,
+                  json_out=json_out)
     from registry.errors import PolicyViolation
     from registry.service import open_registry
     from tasks.ab import apply_decision, run_analysis
@@ -89,3 +99,21 @@ def analyze(
         sys.stderr.write(f"error: {refused}\n")
         raise typer.Exit(1)
     raise typer.Exit(EXIT[analysis.decision])
+
+
+def _run_flow(experiment_id: str, *, json_out: bool, **params: object) -> None:
+    """The same analysis through the ``ab-analysis`` flow (it shows in the Prefect UI)."""
+    from flows.ab_analysis import AbAnalysisParams, ab_analysis
+
+    result = ab_analysis(AbAnalysisParams(experiment_id=experiment_id, registry=STATE.registry_uri,
+                                          **params))  # type: ignore[arg-type]
+    out = result[experiment_id]
+    if json_out:
+        print_json(out)
+    else:
+        print(f"decision: {out['decision']}")
+        for reason in out["reasons"]:
+            print(f"  - {reason}")
+        for action in out.get("actions", []):
+            print(f"* {action}")
+    raise typer.Exit(EXIT[out["decision"]])

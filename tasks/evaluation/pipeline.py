@@ -13,7 +13,15 @@ from pydantic import BaseModel, Field
 
 from registry.service import open_registry, parse_ref
 from registry.settings import get_settings
-from tasks.evaluation import ResponseCache, Target, load_suite, recommend, resolve_target, run_cases, summarize
+from tasks.evaluation import (
+    ResponseCache,
+    Target,
+    load_suite,
+    recommend,
+    resolve_target,
+    run_cases,
+    summarize,
+)
 from tasks.evaluation.report import metric_rows, render_eval_markdown
 from tasks.evaluation.runner import CaseResult, batches
 from tasks.evaluation.scorers import ScoringContext
