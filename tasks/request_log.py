@@ -321,7 +321,7 @@ def _scan_sql(listing: _Listing, files: list[tuple[str, date, float]], schema: p
 
 
 def _latest_feedback_sql(columns: list[str]) -> str:
-    picked = ", ".join(["request_id", *columns])
+    picked = ", ".join(dict.fromkeys(["request_id", *columns]))
     return (f"SELECT {picked} FROM (SELECT {picked}, ROW_NUMBER() OVER (PARTITION BY request_id "
             "ORDER BY timestamp DESC) AS recency FROM feedback_log) ranked WHERE recency = 1")
 
@@ -343,12 +343,14 @@ def register_log_views(con: Any, uri: str, since: date | None = None, until: dat
 
 def load_requests(uri: str | None = None, model: str | None = None, since: str | date | datetime | None = None,
                   until: str | date | datetime | None = None, experiment_id: str | None = None,
-                  columns: list[str] | None = None, with_feedback: bool = True) -> pd.DataFrame:
+                  columns: list[str] | None = None, with_feedback: bool = True,
+                  feedback_only: bool = False) -> pd.DataFrame:
     """Requests in [since, until] (UTC), optionally of one model or experiment, with feedback joined.
 
     Feedback is joined by request_id (the latest feedback row wins); its columns are empty where
-    there is none. Filtering, the join and the projection run in DuckDB over the JSONL and Parquet
-    files (``s3://`` through the fsspec layer); rows come back in time order.
+    there is none (``feedback_only``: only requests that have feedback). Filtering, the join and the
+    projection run in DuckDB over the JSONL and Parquet files (``s3://`` through the fsspec layer);
+    rows come back in time order.
     """
     import duckdb
 
@@ -374,6 +376,8 @@ def load_requests(uri: str | None = None, model: str | None = None, since: str |
         sql = f"SELECT {select} FROM requests_log r"
         if fb_cols:
             sql += f" LEFT JOIN ({_latest_feedback_sql(fb_cols)}) f ON f.request_id = r.request_id"
+            if feedback_only:
+                where.append("f.request_id IS NOT NULL")
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY r.timestamp, r.request_id"
