@@ -109,10 +109,10 @@ def _filters(experiment_id: str | None, window: Window, has: set[str]) -> Filter
 
 
 def _profile(con: duckdb.DuckDBPyConnection, source: str, has_scores: bool) -> list[tuple[Any, ...]]:
-    """(variant, experiment_id, rows, rows with a user, score bounds) groups: the input checks in one scan."""
+    """(variant, experiment_id, rows, score bounds) groups: the input checks in one scan of narrow columns."""
     scores = ("MIN(quality_score), MAX(quality_score), MIN(thumbs_up), MAX(thumbs_up)" if has_scores
               else "NULL, NULL, NULL, NULL")
-    return _run(con, f"SELECT variant, experiment_id, COUNT(*), COUNT(user_id), {scores} FROM requests "
+    return _run(con, f"SELECT variant, experiment_id, COUNT(*), {scores} FROM requests "
                      "GROUP BY variant, experiment_id", source).fetchall()
 
 
@@ -146,10 +146,8 @@ def _check(groups: list[tuple[Any, ...]], source: str, experiment_id: str | None
     if unknown:
         raise InvalidInput(f"unknown variant(s) {sorted(unknown)}; expected control or treatment "
                            "(or empty outside an experiment)", file=source, field="variant")
-    rows, known = sum(g[2] for g in groups), sum(g[3] for g in groups)
-    if rows and not known:
-        raise InvalidInput("every user_id is empty: the user is the unit of analysis", file=source, field="user_id")
-    for name, lo, hi in (("quality_score", 4, 5), ("thumbs_up", 6, 7)):
+    rows = sum(g[2] for g in groups)
+    for name, lo, hi in (("quality_score", 3, 4), ("thumbs_up", 5, 6)):
         for g in groups:
             bad = next((v for v in (g[lo], g[hi]) if v is not None and not 0 <= v <= 1), None)
             if bad is not None:
@@ -163,6 +161,12 @@ def _check(groups: list[tuple[Any, ...]], source: str, experiment_id: str | None
     return present
 
 
+def _require_users(con: duckdb.DuckDBPyConnection, source: str) -> None:
+    """No per-user rows from a non-empty input: bad input when no row has a user id at all."""
+    if not _run(con, "SELECT COUNT(user_id) FROM requests", source).fetchall()[0][0]:
+        raise InvalidInput("every user_id is empty: the user is the unit of analysis", file=source, field="user_id")
+
+
 def _column(table: pa.Table, name: str) -> np.ndarray:
     return np.asarray(pc.fill_null(table[name].cast(pa.float64()), 0.0).to_numpy(zero_copy_only=False),
                       dtype=np.float64)
@@ -170,7 +174,7 @@ def _column(table: pa.Table, name: str) -> np.ndarray:
 
 def _in_both(table: pa.Table, is_t: np.ndarray) -> np.ndarray:
     """Rows of users seen in both arms (the statement's ``arms`` column, else by matching user ids)."""
-    if "arms" in table.column_names:
+    if "arms" in table.column_names and table["arms"].null_count < table.num_rows:
         return np.asarray(pc.fill_null(table["arms"], 1).to_numpy(zero_copy_only=False)) > 1
     users = table["user_id"].cast(pa.string())
     t_users, c_users = pc.filter(users, pa.array(is_t)), pc.filter(users, pa.array(~is_t))
@@ -308,7 +312,11 @@ def load_arms_sql(source: str, experiment_id: str | None = None, *, window: Wind
         present = _check(groups, source, experiment_id, require_experiment, "experiment_id" in types)
         filters = _filters(experiment_id, window, set(types))
         attribute = window.attribute_first_exposure and "timestamp" in types
-        stats = _arrow(con, user_stats_sql(filters, feedback_table=feedback_table, first_exposure=attribute), source)
+        has_pre = any(g[0] in (None, "") and g[2] for g in groups)  # else the statement needs no pre-period join
+        stats = _arrow(con, user_stats_sql(filters, feedback_table=feedback_table, first_exposure=attribute,
+                                           pre_period=has_pre), source)
+        if not stats.num_rows and sum(g[2] for g in groups):
+            _require_users(con, source)
         dropped = _dropped(stats, attribute)
         quantiles = _quantiles(con, filters, dropped, source)
         return arms_from_user_stats(stats, source, experiment_ids=present, quantiles=quantiles,

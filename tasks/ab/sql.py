@@ -66,10 +66,14 @@ def _conditions(filters: Filters) -> tuple[str, str]:
     return " AND ".join(arm), " AND ".join(pre)
 
 
-def user_stats_sql(filters: Filters, *, feedback_table: bool = True, first_exposure: bool = True) -> str:
+def user_stats_sql(filters: Filters, *, feedback_table: bool = True, first_exposure: bool = True,
+                   pre_period: bool = True) -> str:
     """The statement (see the module docstring); ``feedback_table`` joins ``feedback`` by request_id.
 
-    Without ``first_exposure`` the column is NULL (the timestamp column is then not read).
+    The documented form has every option on. An engine that knows more may render less: without
+    ``first_exposure`` that column is NULL (the timestamp is not read); without ``pre_period`` (the
+    input has no rows outside an arm) the per-user rows come straight from the first aggregation,
+    ``arms`` and the ``pre_*`` columns NULL (a user in both arms is then found by matching ids).
     """
     arm, pre = _conditions(filters)
     if feedback_table:
@@ -96,7 +100,7 @@ def user_stats_sql(filters: Filters, *, feedback_table: bool = True, first_expos
     first = "MIN(timestamp) AS first_exposure" if first_exposure else "CAST(NULL AS TIMESTAMP) AS first_exposure"
     pre_cols = ",\n       ".join(f"p.{s} AS pre_{s}" for s in SUMS)
     arm_cols = ", ".join(f"a.{s}" for s in SUMS)
-    return f"""WITH {latest}selected AS (
+    head = f"""WITH {latest}selected AS (
   SELECT CASE WHEN r.variant IN ('control', 'treatment') THEN r.variant ELSE '' END AS bucket,
          r.user_id, r.timestamp, r.latency_ms, r.cost_usd, r.error,
          {scores},
@@ -112,7 +116,13 @@ per_user AS (
          {first}
   FROM selected
   GROUP BY bucket, user_id
-),
+)"""
+    if not pre_period:
+        nulls = ", ".join(f"CAST(NULL AS BIGINT) AS pre_{s}" for s in SUMS)
+        return (head.replace("\n      OR ({pre})", "").replace(f"\n      OR ({pre}))", ")")
+                + f"\nSELECT bucket AS variant, user_id, {', '.join(SUMS)}, first_exposure, "
+                f"CAST(NULL AS BIGINT) AS arms, {nulls}, 0 AS pre_users\nFROM per_user")
+    return head + f""",
 in_arms AS (
   SELECT per_user.*, COUNT(*) OVER (PARTITION BY user_id) AS arms
   FROM per_user
