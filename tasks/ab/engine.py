@@ -108,12 +108,45 @@ def _filters(experiment_id: str | None, window: Window, has: set[str]) -> Filter
                    pre_end=window.pre_end if timed else None, model=window.model if "model" in has else None)
 
 
-def _profile(con: duckdb.DuckDBPyConnection, source: str, has_scores: bool) -> list[tuple[Any, ...]]:
-    """(variant, experiment_id, rows, score bounds) groups: the input checks in one scan of narrow columns."""
-    scores = ("MIN(quality_score), MAX(quality_score), MIN(thumbs_up), MAX(thumbs_up)" if has_scores
+def _profile(con: duckdb.DuckDBPyConnection, source: str, has_scores: bool,
+             quantiles_of: Filters | None = None) -> list[tuple[Any, ...]]:
+    """(variant, experiment_id, rows, score bounds[, p50, p95 latency]) groups: the input checks in one scan.
+
+    With ``quantiles_of``, the same scan computes each arm's median and p95 latency over the rows
+    those filters select (for a plain A/B window, where no request is dropped by attribution).
+    """
+    from tasks.ab.sql import _conditions
+
+    scores = ("MIN(r.quality_score), MAX(r.quality_score), MIN(r.thumbs_up), MAX(r.thumbs_up)" if has_scores
               else "NULL, NULL, NULL, NULL")
-    return _run(con, f"SELECT variant, experiment_id, COUNT(*), {scores} FROM requests "
-                     "GROUP BY variant, experiment_id", source).fetchall()
+    if quantiles_of is not None:
+        arm = f"r.user_id IS NOT NULL AND {_conditions(quantiles_of)[0]}"
+        scores += (f", quantile_cont(r.latency_ms, 0.5) FILTER (WHERE {arm}), "
+                   f"quantile_cont(r.latency_ms, 0.95) FILTER (WHERE {arm})")
+    return _run(con, f"SELECT r.variant, r.experiment_id, COUNT(*), {scores} FROM requests r "
+                     "GROUP BY r.variant, r.experiment_id", source).fetchall()
+
+
+def _profiled_quantiles(groups: list[tuple[Any, ...]]) -> dict[str, dict[float, float | None]]:
+    out: dict[str, dict[float, float | None]] = {a: {50: None, 95: None} for a in ARMS}
+    for g in groups:
+        if g[0] in ARMS and g[7] is not None:
+            out[str(g[0])] = {50: float(g[7]), 95: float(g[8])}
+    return out
+
+
+def _with_arms(con: duckdb.DuckDBPyConnection, stats: pa.Table, source: str) -> pa.Table:
+    """The ``arms`` column filled in by a hash aggregation over the per-user rows (users in both arms)."""
+    if not stats.num_rows or stats["arms"].null_count < stats.num_rows:
+        return stats
+    con.register("per_user_rows", stats.select(["user_id"]))
+    twice = _arrow(con, "SELECT user_id FROM per_user_rows GROUP BY user_id HAVING COUNT(*) > 1", source)
+    con.unregister("per_user_rows")
+    index = stats.column_names.index("arms")
+    if not twice.num_rows:
+        return stats.set_column(index, "arms", pa.array(np.ones(stats.num_rows, np.int64)))
+    both = pc.is_in(stats["user_id"], value_set=twice["user_id"].combine_chunks())
+    return stats.set_column(index, "arms", pc.if_else(both, 2, 1).cast(pa.int64()))
 
 
 def _run(con: duckdb.DuckDBPyConnection, sql: str, source: str) -> duckdb.DuckDBPyConnection:
@@ -308,17 +341,22 @@ def load_arms_sql(source: str, experiment_id: str | None = None, *, window: Wind
             # Parquet is scanned in place (columns and row groups on demand); a text table is parsed once
             kind = "VIEW" if source.lower().endswith(".parquet") else "TEMP TABLE"
             _run(con, f"CREATE {kind} requests AS {typed_view(scan, types)}", source)
-        groups = _profile(con, source, has_scores=not feedback_table)
-        present = _check(groups, source, experiment_id, require_experiment, "experiment_id" in types)
         filters = _filters(experiment_id, window, set(types))
         attribute = window.attribute_first_exposure and "timestamp" in types
+        # one group per arm holds the window's rows: the quantiles ride along the profiling scan
+        fold = not attribute and (filters.experiment_id is not None or "experiment_id" not in types)
+        groups = _profile(con, source, has_scores=not feedback_table, quantiles_of=filters if fold else None)
+        present = _check(groups, source, experiment_id, require_experiment, "experiment_id" in types)
         has_pre = any(g[0] in (None, "") and g[2] for g in groups)  # else the statement needs no pre-period join
         stats = _arrow(con, user_stats_sql(filters, feedback_table=feedback_table, first_exposure=attribute,
                                            pre_period=has_pre), source)
         if not stats.num_rows and sum(g[2] for g in groups):
             _require_users(con, source)
-        dropped = _dropped(stats, attribute)
-        quantiles = _quantiles(con, filters, dropped, source)
+        stats = _with_arms(con, stats, source)
+        if fold:
+            quantiles = _profiled_quantiles(groups)
+        else:
+            quantiles = _quantiles(con, filters, _dropped(stats, attribute), source)
         return arms_from_user_stats(stats, source, experiment_ids=present, quantiles=quantiles,
                                     attribute_first_exposure=attribute)
     except RegistryError:
