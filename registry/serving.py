@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -110,6 +111,7 @@ class ServingSnapshot:
         self._next_check = 0.0
         self._lock = threading.Lock()
         self._warned: set[tuple[str, int]] = set()
+        self.on_check: Callable[[], None] | None = None  # also run on each freshness check (settings re-read)
         self.reload()
 
     # -- loading --------------------------------------------------------------------------------
@@ -136,6 +138,8 @@ class ServingSnapshot:
     def _maybe_refresh(self) -> None:
         if self._lock.locked():
             return
+        if self.on_check is not None:
+            self.on_check()
         try:
             self.reload()
         except Exception as exc:  # keep serving the last good snapshot
@@ -195,35 +199,43 @@ def snapshot_for(uri: str | None = None) -> ServingSnapshot:
 
 
 class _Current:
-    """The process's default snapshot; MODELCTL_REGISTRY is re-read only on the refresh interval."""
+    """The process's default snapshot. ``MODELCTL_REGISTRY`` is re-read only when that snapshot checks
+    its freshness (every ``MODELCTL_SNAPSHOT_REFRESH_SECONDS``), never per ``resolve`` call."""
 
-    __slots__ = ("recheck_at", "snapshot")
+    __slots__ = ("snapshot",)
 
     def __init__(self) -> None:
         self.snapshot: ServingSnapshot | None = None
-        self.recheck_at = 0.0
 
     def get(self) -> ServingSnapshot:
-        """Settings are built here, at most once per refresh interval, never per ``resolve`` call."""
-        settings = get_settings()
-        snap = snapshot_for(settings.registry)
+        """The snapshot of the configured registry (settings built here, not on the hot path)."""
+        snap = snapshot_for(get_settings().registry)
+        snap.on_check = self.recheck
         self.snapshot = snap
-        self.recheck_at = time.monotonic() + settings.snapshot_refresh_seconds
         return snap
+
+    def recheck(self) -> None:
+        """Follow a changed ``MODELCTL_REGISTRY`` (the next call is served from its snapshot)."""
+        try:
+            uri = get_settings().registry
+        except Exception as exc:  # keep serving; a broken environment is reported, not raised per call
+            log.warning("cannot re-read the settings (serving the current snapshot): %s", exc)
+            return
+        if _default.get(uri) is not self.snapshot:
+            self.get()
 
 
 _current = _Current()
-_monotonic = time.monotonic
 
 
 def resolve(name: str, environment: str = "production", user_id: str | None = None) -> Resolution:
     """Resolve a model for an application (see ``ServingSnapshot.resolve``).
 
-    The settings and the snapshot are resolved once per process; a change of ``MODELCTL_REGISTRY`` is
-    seen within ``MODELCTL_SNAPSHOT_REFRESH_SECONDS`` (the same interval the snapshot refreshes on).
+    The settings and the snapshot are resolved once per process: a changed ``MODELCTL_REGISTRY`` is
+    followed within ``MODELCTL_SNAPSHOT_REFRESH_SECONDS``, when the snapshot checks its freshness.
     """
     snap = _current.snapshot
-    if snap is None or _monotonic() >= _current.recheck_at:
+    if snap is None:
         snap = _current.get()
     return snap.resolve(name, environment, user_id)
 
