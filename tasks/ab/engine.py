@@ -348,8 +348,11 @@ def load_arms_sql(source: str, experiment_id: str | None = None, *, window: Wind
         groups = _profile(con, source, has_scores=not feedback_table, quantiles_of=filters if fold else None)
         present = _check(groups, source, experiment_id, require_experiment, "experiment_id" in types)
         has_pre = any(g[0] in (None, "") and g[2] for g in groups)  # else the statement needs no pre-period join
-        stats = _arrow(con, user_stats_sql(filters, feedback_table=feedback_table, first_exposure=attribute,
-                                           pre_period=has_pre), source)
+        wanted = ["variant", "user_id", *SUMS, "arms", *(["first_exposure"] if attribute else []),
+                  *([f"pre_{name}" for name in SUMS] + ["pre_users"] if has_pre else [])]
+        statement = user_stats_sql(filters, feedback_table=feedback_table, first_exposure=attribute,
+                                   pre_period=has_pre)
+        stats = _arrow(con, f"SELECT {', '.join(wanted)} FROM ({statement}) per_user_stats", source)
         if not stats.num_rows and sum(g[2] for g in groups):
             _require_users(con, source)
         stats = _with_arms(con, stats, source)
