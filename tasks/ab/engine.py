@@ -115,12 +115,12 @@ def _profile(con: duckdb.DuckDBPyConnection, source: str, has_scores: bool,
     With ``quantiles_of``, the same scan computes each arm's median and p95 latency over the rows
     those filters select (for a plain A/B window, where no request is dropped by attribution).
     """
-    from tasks.ab.sql import _conditions
+    from tasks.ab.sql import row_conditions
 
     scores = ("MIN(r.quality_score), MAX(r.quality_score), MIN(r.thumbs_up), MAX(r.thumbs_up)" if has_scores
               else "NULL, NULL, NULL, NULL")
     if quantiles_of is not None:
-        arm = f"r.user_id IS NOT NULL AND {_conditions(quantiles_of)[0]}"
+        arm = f"r.user_id IS NOT NULL AND {row_conditions(quantiles_of)[0]}"
         scores += (f", quantile_cont(r.latency_ms, 0.5) FILTER (WHERE {arm}), "
                    f"quantile_cont(r.latency_ms, 0.95) FILTER (WHERE {arm})")
     return _run(con, f"SELECT r.variant, r.experiment_id, COUNT(*), {scores} FROM requests r "
@@ -288,9 +288,9 @@ def arms_from_user_stats(table: pa.Table, source: str, *, attribute_first_exposu
 def _quantiles(con: duckdb.DuckDBPyConnection, filters: Filters, dropped: pa.Table | None,
                source: str) -> dict[str, dict[float, float | None]]:
     """Median and p95 latency per arm over the experiment's requests (after first-exposure attribution)."""
-    from tasks.ab.sql import _conditions
+    from tasks.ab.sql import row_conditions
 
-    arm, _ = _conditions(filters)
+    arm, _ = row_conditions(filters)
     anti = ""
     if dropped is not None and dropped.num_rows:
         con.register("dropped_rows", dropped)

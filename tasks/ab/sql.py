@@ -49,8 +49,8 @@ def timestamp_literal(when: datetime) -> str:
     return f"TIMESTAMP '{aware.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S.%f')}'"
 
 
-def _conditions(filters: Filters) -> tuple[str, str]:
-    """The SQL conditions of an experiment row and of a pre-period row."""
+def row_conditions(filters: Filters) -> tuple[str, str]:
+    """The SQL conditions (on alias ``r``) of an experiment row and of a pre-period row."""
     arm = ["r.variant IN ('control', 'treatment')"]
     if filters.experiment_id is not None:
         arm.append(f"r.experiment_id = {literal(filters.experiment_id)}")
@@ -75,7 +75,7 @@ def user_stats_sql(filters: Filters, *, feedback_table: bool = True, first_expos
     input has no rows outside an arm) the per-user rows come straight from the first aggregation,
     ``arms`` and the ``pre_*`` columns NULL (a user in both arms is then found by matching ids).
     """
-    arm, pre = _conditions(filters)
+    arm, pre = row_conditions(filters)
     if feedback_table:
         latest = """latest_feedback AS (
   SELECT request_id, quality_score, thumbs_up
