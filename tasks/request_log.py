@@ -321,9 +321,12 @@ def _scan_sql(listing: _Listing, files: list[tuple[str, date, float]], schema: p
 
 
 def _latest_feedback_sql(columns: list[str]) -> str:
-    picked = ", ".join(dict.fromkeys(["request_id", *columns]))
-    return (f"SELECT {picked} FROM (SELECT {picked}, ROW_NUMBER() OVER (PARTITION BY request_id "
-            "ORDER BY timestamp DESC) AS recency FROM feedback_log) ranked WHERE recency = 1")
+    """The latest feedback row per request_id: one hash aggregation (``arg_max``), no sort."""
+    cols = [c for c in dict.fromkeys(columns) if c != "request_id"]
+    packed = ", ".join(f"{c} := {c}" for c in cols)
+    picked = ", ".join(f"latest.{c} AS {c}" for c in cols)
+    return (f"SELECT request_id, {picked} FROM (SELECT request_id, arg_max(struct_pack({packed}), timestamp) "
+            "AS latest FROM feedback_log GROUP BY request_id) newest")
 
 
 def register_log_views(con: Any, uri: str, since: date | None = None, until: date | None = None) -> None:
@@ -350,7 +353,7 @@ def load_requests(uri: str | None = None, model: str | None = None, since: str |
     Feedback is joined by request_id (the latest feedback row wins); its columns are empty where
     there is none (``feedback_only``: only requests that have feedback). Filtering, the join and the
     projection run in DuckDB over the JSONL and Parquet files (``s3://`` through the fsspec layer);
-    rows come back in time order.
+    rows come back in file order.
     """
     import duckdb
 
@@ -380,7 +383,7 @@ def load_requests(uri: str | None = None, model: str | None = None, since: str |
                 where.append("f.request_id IS NOT NULL")
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY r.timestamp, r.request_id"
+        con.execute("SET preserve_insertion_order = true")  # rows in file order, as written (no sort)
         table = con.sql(sql).to_arrow_table()
     except duckdb.IOException as exc:  # an unreadable store, as the Arrow reader reported it
         raise OSError(str(exc).splitlines()[0]) from exc
