@@ -88,8 +88,11 @@ def _timestamp(kind: str | None) -> str:
 def typed_view(scan: str, types: dict[str, str], *, extra: tuple[str, ...] = ()) -> str:
     """``SELECT`` of the request-log columns with the types the statement expects."""
     cols = []
-    for name in STRINGS:
-        cols.append(f'CAST("{name}" AS VARCHAR) AS {name}' if name in types else f"CAST(NULL AS VARCHAR) AS {name}")
+    for name in STRINGS:  # a VARCHAR column is passed as is: a no-op cast would still cost a copy per row
+        if name not in types:
+            cols.append(f"CAST(NULL AS VARCHAR) AS {name}")
+        else:
+            cols.append(f'"{name}" AS {name}' if types[name] == "VARCHAR" else f'CAST("{name}" AS VARCHAR) AS {name}')
     cols.append(f"{_timestamp(types.get('timestamp'))} AS timestamp")
     tokens = [c for c in ("input_tokens", "output_tokens") if c in types]
     for name in NUMBERS:

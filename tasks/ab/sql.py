@@ -117,8 +117,10 @@ per_user AS (
   FROM selected
   GROUP BY bucket, user_id
 )"""
-    if not pre_period:
+    if not pre_period:  # every selected row is an arm's: the variant itself is the bucket
         nulls = ", ".join(f"CAST(NULL AS BIGINT) AS pre_{s}" for s in SUMS)
+        head = head.replace("CASE WHEN r.variant IN ('control', 'treatment') THEN r.variant ELSE '' END AS bucket",
+                            "r.variant AS bucket")
         return (head.replace("\n      OR ({pre})", "").replace(f"\n      OR ({pre}))", ")")
                 + f"\nSELECT bucket AS variant, user_id, {', '.join(SUMS)}, first_exposure, "
                 f"CAST(NULL AS BIGINT) AS arms, {nulls}, 0 AS pre_users\nFROM per_user")
