@@ -3,7 +3,8 @@
 Run: ``.venv/bin/python bench/gateway_bench.py [--quick]``.
 
 1. Gateway overhead: ``Gateway.complete`` vs the raw openai SDK call against the same local server,
-   interleaved call by call; the overhead is the difference of the medians.
+   interleaved call by call; the overhead is the difference of the medians. The same for the time to
+   the first streamed token: ``Gateway.stream`` vs the raw SDK's ``stream=True`` (include_usage).
 2. Request logging: serialising and appending prepared records to local files from one process.
 3. Reading 1,000,000 records with feedback joined into a DataFrame (JSONL, then compacted Parquet).
 """
@@ -24,8 +25,9 @@ os.environ.setdefault("MODELCTL_USER_HASH_KEY", "bench-key")
 
 from registry.service import open_registry  # noqa: E402
 from tasks.gateway import Gateway  # noqa: E402
+from tasks.providers.base import reset_clients  # noqa: E402
 from tasks.request_log import RequestLogWriter, compact, hash_user, load_requests  # noqa: E402
-from tests.tasks.providers.fakes import FakeProvider, openai_chat  # noqa: E402
+from tests.tasks.providers.fakes import FakeProvider, openai_chat, openai_sse  # noqa: E402
 
 
 def bench_overhead(n: int) -> list[str]:
@@ -49,21 +51,84 @@ def bench_overhead(n: int) -> list[str]:
     for _ in range(50):  # warm both paths
         raw.chat.completions.create(**kwargs)
         gw.complete("triage", messages, user_id="u")
-    raw_t, gw_t = [], []
+    raw_t, gw_t, raw_c, gw_c = [], [], [], []
     for i in range(n):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         raw.chat.completions.create(**kwargs)
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.thread_time()
         gw.complete("triage", messages, user_id=f"user-{i % 1000}")
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.thread_time()
         raw_t.append(t1 - t0)
         gw_t.append(t2 - t1)
+        raw_c.append(c1 - c0)
+        gw_c.append(c2 - c1)
     gw.close()
     server.close()
+    reset_clients()
     raw_med, gw_med = statistics.median(raw_t) * 1e6, statistics.median(gw_t) * 1e6
     return [f"raw openai SDK call (baseline)          median {raw_med:8.1f} us",
             f"Gateway.complete (resolve, call, log)   median {gw_med:8.1f} us",
-            f"gateway overhead                        median {gw_med - raw_med:8.1f} us   (target < 100 us)"]
+            f"gateway overhead                        median {gw_med - raw_med:8.1f} us   (target < 100 us); in client "
+            f"thread CPU {(statistics.median(gw_c) - statistics.median(raw_c)) * 1e6:.1f} us"]
+
+
+def bench_ttft(n: int) -> list[str]:
+    server = FakeProvider(openai_chat("Your refund is on its way."), sse=openai_sse)
+    os.environ["OPENAI_BASE_URL"] = server.url + "/v1"
+    os.environ["OPENAI_API_KEY"] = "sk-bench"
+    import openai
+
+    tmp = tempfile.mkdtemp(prefix="modelctl-bench-")
+    reg = open_registry(os.path.join(tmp, "reg"), actor="bench")
+    reg.init()
+    reg.register("chat", {"provider": "openai", "model_id": "gpt-4o-2024-08-06", "system_prompt": "Be kind.",
+                          "temperature": 0.0, "max_tokens": 50, "pricing": {"input_per_1m": 2.5, "output_per_1m": 10}})
+    reg.record_eval("chat", 1, suite="s", passed=True)
+    reg.promote("chat", 1, "production", reason="bench")
+    gw = Gateway(os.path.join(tmp, "reg"), writer=RequestLogWriter(os.path.join(tmp, "logs")))
+    raw = openai.OpenAI(max_retries=0)
+    messages = [{"role": "user", "content": "Where is my refund?"}]
+    kwargs = {"model": "gpt-4o-2024-08-06", "messages": [{"role": "system", "content": "Be kind."}, *messages],
+              "temperature": 0.0, "max_tokens": 50, "stream": True, "stream_options": {"include_usage": True}}
+
+    def raw_first() -> tuple[float, float]:
+        t0, c0 = time.perf_counter(), time.thread_time()
+        first = cpu = 0.0
+        with raw.chat.completions.create(**kwargs) as chunks:
+            for chunk in chunks:
+                if not first and chunk.choices and chunk.choices[0].delta.content:
+                    first, cpu = time.perf_counter() - t0, time.thread_time() - c0
+        return first, cpu
+
+    def gateway_first(i: int) -> tuple[float, float]:
+        t0, c0 = time.perf_counter(), time.thread_time()
+        first = cpu = 0.0
+        with gw.stream("chat", messages, user_id=f"user-{i % 1000}") as chunks:
+            for _ in chunks:
+                if not first:
+                    first, cpu = time.perf_counter() - t0, time.thread_time() - c0
+        return first, cpu
+
+    for i in range(50):
+        raw_first()
+        gateway_first(i)
+    raw_t, gw_t = [], []
+    for i in range(n):  # interleaved, the order alternating so neither path always goes first
+        if i % 2:
+            raw_t.append(raw_first())
+            gw_t.append(gateway_first(i))
+        else:
+            gw_t.append(gateway_first(i))
+            raw_t.append(raw_first())
+    gw.close()
+    server.close()
+    reset_clients()
+    raw_med, gw_med = (statistics.median(t[0] for t in ts) * 1e6 for ts in (raw_t, gw_t))
+    raw_cpu, gw_cpu = (statistics.median(t[1] for t in ts) * 1e6 for ts in (raw_t, gw_t))
+    return [f"raw openai SDK stream, first token      median {raw_med:8.1f} us   (client thread CPU {raw_cpu:.1f} us)",
+            f"Gateway.stream, first token             median {gw_med:8.1f} us   (client thread CPU {gw_cpu:.1f} us)",
+            f"time-to-first-token overhead            median {gw_med - raw_med:8.1f} us   (target < 100 us); "
+            f"in client CPU {gw_cpu - raw_cpu:.1f} us"]
 
 
 def _records(n: int, day: str) -> list[dict]:
@@ -121,6 +186,9 @@ def main() -> None:
     args = parser.parse_args()
     print("# gateway overhead against a local OpenAI-compatible server")
     for row in bench_overhead(300 if args.quick else 2000):
+        print(row)
+    print("# time to first token, streamed, against the same kind of server")
+    for row in bench_ttft(300 if args.quick else 2000):
         print(row)
     print("# request log")
     for row in bench_logging(50_000 if args.quick else 500_000, 100_000 if args.quick else 1_000_000):

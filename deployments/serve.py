@@ -27,7 +27,8 @@ def build_deployments(path: Path = ROOT / "prefect.yaml") -> list[Any]:
     for dep in doc.get("deployments") or []:
         flow = load_flow_from_entrypoint(str(ROOT / dep["entrypoint"]))
         schedules = [Cron(s["cron"], timezone=s.get("timezone", "UTC"), active=s.get("active", True),
-                          slug=s.get("slug"), parameters=s.get("parameters")) for s in dep.get("schedules") or []]
+                          slug=s.get("slug"), parameters=s.get("parameters"))
+                     for s in dep.get("schedules") or []]
         triggers = [DeploymentEventTrigger(**{k: v for k, v in t.items() if k != "type"})
                     for t in dep.get("triggers") or []]
         out.append(flow.to_deployment(name=dep["name"], description=dep.get("description"), tags=dep.get("tags"),

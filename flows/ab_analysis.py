@@ -19,6 +19,8 @@ from registry.errors import RegistryError
 from registry.service import open_registry
 from tasks.ab import Analysis, apply_decision, run_analysis
 from tasks.ab.report import metric_rows, render_ab_markdown, render_effects_png
+from tasks.evaluation.report import artifact_key
+from tasks.runtime import announce, run_parameters
 
 
 class AbAnalysisParams(BaseModel):
@@ -47,13 +49,17 @@ class ExperimentFailed(RegistryError):
     exit_code = 5
 
 
+class CanaryAborted(Exception):
+    """A canary was aborted (its traffic went back to control): the run is Failed, so it shows red."""
+
+
 @task(cache_policy=NO_CACHE)
 def running_experiments(registry: str | None) -> list[str]:
     return [e.id for r in open_registry(registry).list_models() for e in r.experiments if e.status == "running"]
 
 
 def _key(experiment_id: str) -> str:
-    return "ab-" + "".join(c if c.isalnum() else "-" for c in experiment_id.lower())
+    return artifact_key("ab", experiment_id)
 
 
 def publish(experiment_id: str, analysis: Analysis) -> None:
@@ -80,9 +86,16 @@ def analyse_experiment(params: AbAnalysisParams, experiment_id: str) -> dict[str
     return {**analysis.to_dict(), "action": applied.action, "actions": applied.done}
 
 
-@flow(name="ab-analysis", log_prints=True)
+def run_name() -> str:
+    """``ab-analysis summarizer-exp-1 (apply)`` in the Prefect UI."""
+    params = run_parameters()
+    return f"ab-analysis {params.get('experiment_id') or 'all'}" + (" (apply)" if params.get("apply") else " (look)")
+
+
+@flow(name="ab-analysis", flow_run_name=run_name, log_prints=True)
 def ab_analysis(params: AbAnalysisParams) -> dict[str, Any]:
     """Analyse one experiment (or every running one) and record, and optionally apply, each decision."""
+    announce(params.registry)
     ids = [params.experiment_id] if params.experiment_id else running_experiments(params.registry)
     futures = {experiment_id: analyse_experiment.submit(params, experiment_id) for experiment_id in ids}
     out: dict[str, Any] = {}
@@ -99,4 +112,7 @@ def ab_analysis(params: AbAnalysisParams) -> dict[str, Any]:
                     result.get("actions") or result.get("error"))
     if failed:
         raise ExperimentFailed(f"{len(failed)} of {len(ids)} experiments failed: " + "; ".join(failed))
+    aborted = [e for e, r in out.items() if r.get("action") == "abort"]
+    if aborted:
+        raise CanaryAborted(f"canary aborted, traffic back to control: {', '.join(aborted)}")
     return out

@@ -13,15 +13,27 @@ from pydantic import BaseModel, Field
 from registry.service import open_registry
 from tasks.deprecations.report import render_scan_markdown
 from tasks.deprecations.scan import ScanResult, parse_sources, run_scan
-from tasks.events import emit_all
+from tasks.events import emit, emit_all
+from tasks.runtime import announce
+
+
+class DeprecationScanFailed(Exception):
+    """Every source was scanned, but some could not be read or parsed: the run is Failed (red)."""
 
 
 class DeprecationScanParams(BaseModel):
     """Sources to scan (rendered as a form in the Prefect UI)."""
 
     sources: list[str] | None = Field(default=None, description="KIND=URL_OR_PATH; empty: configured defaults")
-    today: date | None = None
-    registry: str | None = None
+    today: date | None = Field(default=None, description="The date deadlines are measured from; empty: today (UTC)")
+    registry: str | None = Field(default=None, description="Registry URI; empty: the worker's MODELCTL_REGISTRY "
+                                                           "(set by the deployment's job variables)")
+
+
+def _on_failure(flow: object, flow_run: object, state: object) -> None:
+    """A failed scan is a Failed run and a ``modelctl.deprecation.scan-failed`` event."""
+    emit("deprecation", "scan-failed", resource_id="scan",
+         payload={"flow_run_id": str(getattr(flow_run, "id", "")), "message": str(getattr(state, "message", ""))})
 
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=30)
@@ -40,10 +52,20 @@ def publish(result: ScanResult) -> None:
                              description="Deprecation notices and affected versions")
 
 
-@flow(name="deprecation-scan", log_prints=True)
+@task(cache_policy=NO_CACHE)
+def check_sources(result: ScanResult) -> None:
+    """Fail the run when a source could not be read (the CLI exits 4 for the same scan)."""
+    if result.failed_sources:
+        raise DeprecationScanFailed("deprecation sources failed: " + "; ".join(
+            f"{f['source']}: {f['error']}" for f in result.failed_sources))
+
+
+@flow(name="deprecation-scan", flow_run_name="deprecation scan", log_prints=True, on_failure=[_on_failure])
 def deprecation_scan(params: DeprecationScanParams) -> dict[str, Any]:
     """Scan deprecation sources and keep migration plans current; events for new, changed, critical."""
+    announce(params.registry)
     result = scan(params)
     emit_events(result)
     publish(result)
+    check_sources(result)  # after the report and the events of the sources that did work
     return result.to_dict()

@@ -1,4 +1,4 @@
-"""Fine-tune: collect + validate + split -> train -> evaluate (subflow) -> register -> A/B -> report.
+"""Fine-tune: collect -> validate -> split -> train -> evaluate (subflow) -> register -> A/B -> report.
 
 A thin DAG over ``tasks.training.pipeline`` (the same stages the CLI runs in-process). Data preparation
 is cached on its inputs, training attaches to the job of the same idempotency key, registering is a
@@ -17,21 +17,38 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 
 from registry.entities import Experiment, Version
-from registry.errors import RegistryError
-from tasks.training.pipeline import Evaluation, FineTuneParams, Plan, Prepared, finish, summary
+from registry.errors import SchemaError, StoreUnavailable, VersionConflict
+from tasks.providers.base import TransientProviderError
+from tasks.runtime import announce
+from tasks.training.collect import Collected
+from tasks.training.pipeline import (
+    Evaluation,
+    FineTuneParams,
+    Plan,
+    Prepared,
+    collect_stage,
+    finish,
+    split_stage,
+    summary,
+    validate_stage,
+)
 from tasks.training.pipeline import plan as make_plan
-from tasks.training.pipeline import prepare as prepare_stage
 from tasks.training.pipeline import train as train_stage
 from tasks.training.report import artifact_key, render_finetune_markdown
 from tasks.training.train import TrainResult
 
 
 def transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry only what may pass on its own: a store or provider unreachable (exit code 5)."""
+    """Retry only what may pass on its own: a store or provider unreachable, a lost write race.
+
+    A job the provider ended failed or cancelled is final: the same key would attach to it again.
+    """
     try:
         state.result()
-    except RegistryError as exc:
-        return exc.exit_code == 5
+    except SchemaError:
+        return False
+    except (StoreUnavailable, TransientProviderError, VersionConflict):
+        return True
     except Exception:
         return False
     return False
@@ -44,8 +61,19 @@ def resolve_plan(params: FineTuneParams) -> Plan:
 
 @task(cache_policy=INPUTS + TASK_SOURCE, cache_expiration=timedelta(hours=12), retries=2, retry_delay_seconds=10,
       retry_condition_fn=transient)
-def prepare_dataset(p: Plan) -> Prepared:
-    return prepare_stage(p)
+def collect_examples(p: Plan) -> Collected:
+    return collect_stage(p)
+
+
+@task(cache_policy=NO_CACHE)
+def validate_examples(p: Plan, collected: Collected) -> dict[str, Any]:
+    return validate_stage(p, collected)
+
+
+@task(cache_policy=INPUTS + TASK_SOURCE, cache_expiration=timedelta(hours=12), retries=2, retry_delay_seconds=10,
+      retry_condition_fn=transient)
+def split_dataset(p: Plan, collected: Collected, validation: dict[str, Any]) -> Prepared:
+    return split_stage(p, collected, validation)
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=30, retry_condition_fn=transient)
@@ -99,13 +127,15 @@ def _models_on_schedule(params: FineTuneParams) -> list[str]:
 @flow(name="fine-tune", log_prints=True)
 def fine_tune(params: FineTuneParams, poll_seconds: float | None = None) -> dict[str, Any]:
     """Fine-tune one model (or, with ``schedule`` and no model, every model on that retrain schedule)."""
+    announce(params.registry)
     if not params.model:
         names = _models_on_schedule(params)
         states = {n: fine_tune(params.model_copy(update={"model": n}), poll_seconds, return_state=True)
                   for n in names}
         return {"schedule": params.schedule, "models": {n: s.type.value for n, s in states.items()}}
     p = resolve_plan(params)
-    prepared = prepare_dataset(p)
+    collected = collect_examples(p)
+    prepared = split_dataset(p, collected, validate_examples(p, collected))
     if p.dry_run:
         result = summary(p, prepared).model_dump(mode="json")
         publish(p.model, result, [])

@@ -1,4 +1,4 @@
-"""modelctl: the application facade — ``from modelctl import Gateway, resolve, load_requests``.
+"""modelctl: the application facade — ``from modelctl import Gateway, AsyncGateway, resolve, load_requests``.
 
 Imports are lazy so that ``import modelctl`` (and the CLI's start) stays cheap.
 """
@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Gateway", "load_requests", "resolve"]
+__all__ = ["AsyncGateway", "Gateway", "load_requests", "resolve"]
 __version__ = "0.1.0"
 
 _LAZY = {
     "resolve": ("registry.serving", "resolve"),
     "Gateway": ("tasks.gateway", "Gateway"),
+    "AsyncGateway": ("tasks.gateway", "AsyncGateway"),
     "load_requests": ("tasks.request_log", "load_requests"),
 }
 

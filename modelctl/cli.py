@@ -6,15 +6,20 @@ for top-level commands, ``register(app)``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import signal
 import sys
+import traceback
 from typing import Annotated, Any
 
-import click
 import typer
+from pydantic import ValidationError
+from typer import _click
 
-from modelctl.context import STATE
+from modelctl import __version__
+from modelctl.context import STATE, escape_text
 from registry.errors import RegistryError
 
 # Prefect's temporary server sends a telemetry heartbeat that fails noisily offline; flows run without it.
@@ -30,15 +35,26 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"modelctl {__version__}\n")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
     registry: Annotated[str | None, typer.Option("--registry", help="Registry URI (default: MODELCTL_REGISTRY or ./model-registry)")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an unexpected error.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True,
+                                          callback=_print_version)] = False,
 ) -> None:
     STATE.registry_uri = registry
+    STATE.debug = debug or STATE.debug
 
 
 # Top-level commands: modules with register(app). Groups: (module, group name).
-_TOP_LEVEL = ["modelctl.commands.registry_cmds", "modelctl.commands.gateway_cmds"]
+_TOP_LEVEL = ["modelctl.commands.registry_cmds", "modelctl.commands.gateway_cmds", "modelctl.commands.serve_cmds",
+              "modelctl.commands.monitor_cmds", "modelctl.commands.desired_cmds", "modelctl.commands.approval_cmds"]
 _GROUPS = [
     ("modelctl.commands.eval_cmds", "eval"),
     ("modelctl.commands.model_cmds", "model"),
@@ -47,6 +63,7 @@ _GROUPS = [
     ("modelctl.commands.ab_cmds", "ab"),
     ("modelctl.commands.deprecation_cmds", "deprecations"),
     ("modelctl.commands.finetune_cmds", "finetune"),
+    ("modelctl.commands.sync_cmds", "sync"),
 ]
 
 
@@ -75,7 +92,7 @@ _load_commands()
 
 
 def _hoist_global_options(args: list[str]) -> list[str]:
-    """Accept ``--registry URI`` anywhere on the line by moving it before the command."""
+    """Accept ``--registry URI`` and ``--debug`` anywhere on the line by moving them before the command."""
     out: list[str] = []
     hoisted: list[str] = []
     i = 0
@@ -88,7 +105,7 @@ def _hoist_global_options(args: list[str]) -> list[str]:
             hoisted += [arg, args[i + 1]]
             i += 2
             continue
-        if arg.startswith("--registry="):
+        if arg.startswith("--registry=") or arg == "--debug":
             hoisted.append(arg)
         else:
             out.append(arg)
@@ -96,27 +113,139 @@ def _hoist_global_options(args: list[str]) -> list[str]:
     return hoisted + out
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; map user errors to exit codes without a traceback."""
+_LABELS = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "Path": "PATH", "bool": None}
+
+
+def _label(param: Any, ctx: Any) -> str | None:
+    """A conventional metavar (TEXT, INTEGER, ...) instead of typer 0.29's ``<str>``/``<bool>``."""
+    if getattr(param, "is_flag", False):
+        return None
+    raw = str(param.display_type(ctx)).strip("<>")
+    if "|" in raw:
+        return "[" + raw + "]"
+    suffix = "..." if getattr(param, "nargs", 1) != 1 or getattr(param, "multiple", False) else ""
+    base = raw.removeprefix("list[").removesuffix("]")
+    return (_LABELS.get(base, base.upper()) or "") + suffix
+
+
+def _polish_help(command: Any) -> None:
+    """Help output: no ``<str>``/``<bool>`` placeholders; arguments shown as NAME, not ``{name}``."""
+    for sub in getattr(command, "commands", {}).values():
+        _polish_help(sub)
+    original = getattr(command, "get_help_option", None)
+    if original is not None:
+        def help_option(ctx: Any, original: Any = original) -> Any:
+            option = original(ctx)
+            if option is not None:
+                option.display_type_rich = lambda ctx: None
+            return option
+
+        command.get_help_option = help_option
+    for param in getattr(command, "params", []):
+        try:
+            param.display_type_rich = lambda ctx, p=param: _label(p, ctx)
+            if param.param_type_name == "argument":
+                upper = param.name.upper()
+                param._usage_display_name = lambda p=param, u=upper: u if p.required else f"[{u}]"
+        except (AttributeError, TypeError):  # another typer: keep its defaults
+            continue
+
+
+EXIT_INTERRUPTED = 130
+EXIT_INTERNAL = 70
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    """Ctrl-C and SIGTERM: the first stops the command (exit handlers run, exit 130); a second one, or one
+    that arrives while exit handlers drain (a library's background flush), ends the process at once."""
+    if STATE.interrupted or STATE.finished:
+        os._exit(EXIT_INTERRUPTED)
+    STATE.interrupted = True
+    raise KeyboardInterrupt
+
+
+def _install_sigterm() -> dict[int, Any]:
+    """Install the interrupt handlers; the previous ones, to restore for a programmatic caller."""
+    previous: dict[int, Any] = {}
+    with contextlib.suppress(ValueError):  # not the main thread: leave the embedding application's handlers
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, _raise_interrupt)
+    return previous
+
+
+def _internal_error(exc: BaseException) -> int:
+    """One line for an unexpected error; the traceback only with --debug."""
+    if STATE.debug:
+        traceback.print_exception(exc)
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    hint = "" if STATE.debug else " (run with --debug for the traceback)"
+    sys.stderr.write(f"error: internal error: {escape_text(detail)}{hint}\n")
+    return EXIT_INTERNAL
+
+
+def run(args: list[str]) -> int:
+    """Run the CLI on ``args`` and return the exit code (never raises but SystemExit from below)."""
+    STATE.interrupted = False
     command = typer.main.get_command(app)
-    args = _hoist_global_options(list(argv if argv is not None else sys.argv[1:]))
+    _polish_help(command)
+    args = _hoist_global_options(args)
+    STATE.debug = "--debug" in args[: args.index("--") if "--" in args else len(args)]
     try:
-        result = command.main(args=args, prog_name="modelctl",
-                              standalone_mode=False)
-    except click.exceptions.UsageError as exc:
+        result = command.main(args=args, prog_name="modelctl", standalone_mode=False)
+    except _click.exceptions.UsageError as exc:
         exc.show()
-        sys.exit(2)
-    except click.exceptions.Abort:
+        return 2
+    except _click.exceptions.ClickException as exc:
+        exc.show()
+        return 2
+    except typer.Abort:
         sys.stderr.write("aborted\n")
-        sys.exit(130)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+        return EXIT_INTERRUPTED
+    except typer.Exit as exc:
+        return int(exc.exit_code)
     except RegistryError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        sys.exit(exc.exit_code)
+        sys.stderr.write(f"error: {escape_text(str(exc), keep_newlines=True)}\n")
+        return int(exc.exit_code)
+    except ValidationError as exc:  # an entity refused a value that no earlier check caught: still bad input
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        sys.stderr.write(f"error: {escape_text(f'field {where!r}: ' if where else '')}"
+                         f"{escape_text(str(err['msg']))}\n")
+        return 2
     except KeyboardInterrupt:
-        sys.exit(130)
-    sys.exit(result if isinstance(result, int) else 0)
+        sys.stderr.write("interrupted\n")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback, exit 70
+        if STATE.interrupted:  # a library turned the interrupt into another error on its way out
+            sys.stderr.write(f"interrupted ({type(exc).__name__} while stopping)\n")
+            return EXIT_INTERRUPTED
+        return _internal_error(exc)
+    if STATE.interrupted:
+        sys.stderr.write("interrupted\n")
+        return EXIT_INTERRUPTED
+    return result if isinstance(result, int) else 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; map user errors to exit codes without a traceback (see CONTRACTS.md)."""
+    previous = _install_sigterm()
+    STATE.interrupted = STATE.finished = False
+    from tasks.events import flush as flush_events
+    from tasks.events import install as install_events
+
+    install_events()  # every registry change becomes a modelctl.* Prefect event when an API is configured
+    try:
+        code = run(list(argv if argv is not None else sys.argv[1:]))
+    finally:
+        flush_events()  # queued events reach Prefect before the process exits (bounded wait)
+        STATE.finished = True
+        if argv is not None:  # called from Python (an application, a test): give its handlers back
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,9 @@ class CliState:
     """Values of the global options, set by the root callback."""
 
     registry_uri: str | None = None
+    debug: bool = False
+    interrupted: bool = False  # a Ctrl-C or SIGTERM arrived during this command
+    finished: bool = False  # the command returned; exit handlers are running
 
 
 STATE = CliState()
@@ -41,6 +45,20 @@ def environments() -> tuple[str, ...]:
     from registry.entities import ENVIRONMENTS
 
     return tuple(ENVIRONMENTS)
+
+
+def _escape_char(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_text(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` safe for a terminal: control characters, ANSI/OSC escapes and bidi/format characters
+    are shown escaped (``\\x1b``), so a reason, an actor name or model output cannot rewrite the screen."""
+    keep = {"\n", "\t"} if keep_newlines else set()
+    return "".join(
+        ch if ch in keep or unicodedata.category(ch) not in ("Cc", "Cf") else _escape_char(ch)
+        for ch in text)
 
 
 def _default(obj: Any) -> Any:

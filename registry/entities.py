@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 ENVIRONMENTS: tuple[str, ...] = ("development", "staging", "production")
 Environment = Literal["development", "staging", "production"]
@@ -21,7 +21,7 @@ MODEL_KINDS: tuple[str, ...] = (
 )
 CONFIG_FIELDS: tuple[str, ...] = (
     "provider", "model_id", "api_version", "system_prompt", "temperature", "max_tokens", "top_p",
-    "stop", "tools", "response_format", "params",
+    "stop", "tools", "response_format", "params", "prompt_template",
 )
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}$"
 
@@ -34,7 +34,7 @@ def utcnow() -> datetime:
 class Frozen(BaseModel):
     """Base of every entity: immutable, unknown fields rejected."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class ConfigFields(Frozen):
@@ -51,11 +51,40 @@ class ConfigFields(Frozen):
     tools: list[str | dict[str, Any]] | None = None
     response_format: str | dict[str, Any] | None = None
     params: dict[str, Any] | None = None
+    prompt_template: str | None = None  # the user message, with {{ variables }}; inside the digest when set
 
     @field_validator("stop", "tools", "params", mode="after")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return value or None
+
+    @field_validator("tools", "response_format", "params", mode="after")
+    @classmethod
+    def _finite_and_shallow(cls, value: Any) -> Any:
+        from registry.numbers import check_tree
+
+        check_tree(value, "value")
+        return value
+
+
+_LOCAL_PARAMS: dict[str, tuple[str, float]] = {  # name -> (kind, minimum)
+    "sentences": ("int", 1), "dimension": ("int", 1), "simulated_latency_ms": ("number", 0),
+}
+
+
+def check_local_params(params: dict[str, Any]) -> None:
+    """The local provider's parameters have the right types and ranges (checked at registration)."""
+    for name, (kind, minimum) in _LOCAL_PARAMS.items():
+        if name not in params:
+            continue
+        value = params[name]
+        ok_type = isinstance(value, int) if kind == "int" else isinstance(value, int | float)
+        if isinstance(value, bool) or not ok_type or value < minimum:
+            raise ValueError(f"params.{name} must be {'an integer' if kind == 'int' else 'a number'} "
+                             f">= {minimum:g}, got {value!r}")
+    sha = params.get("artifact_sha256")
+    if sha is not None and not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
+        raise ValueError("params.artifact_sha256 must be 64 lowercase hex characters")
 
 
 class ModelConfig(ConfigFields):
@@ -145,6 +174,7 @@ class EvalRecord(Frozen):
     version: int | None = None
     suite: str
     suite_digest: str | None = None
+    suite_uri: str | None = None  # where the suite was read from: the default of a requested re-evaluation
     passed: bool
     decision: str | None = None
     scores: dict[str, float] = Field(default_factory=dict)
@@ -232,6 +262,54 @@ class HistoryEvent(Frozen):
     after: Any = None
 
 
+class ApprovalVote(Frozen):
+    """One reviewer's answer to a pending promotion."""
+
+    actor: str
+    time: datetime
+    decision: Literal["approve", "reject"]
+    reason: str | None = None
+
+
+class ApprovalRequest(Frozen):
+    """A promotion into a protected environment, waiting for ``required`` approvals by other actors."""
+
+    id: str
+    environment: Environment
+    version: int
+    requested_by: str
+    requested_at: datetime
+    reason: str
+    required: int = Field(ge=1)
+    forced: bool = False
+    votes: list[ApprovalVote] = Field(default_factory=list)
+    status: Literal["pending", "approved", "rejected", "superseded"] = "pending"
+    closed_at: datetime | None = None
+
+    def approvers(self) -> list[str]:
+        """Distinct actors who approved, in order."""
+        return list(dict.fromkeys(v.actor for v in self.votes if v.decision == "approve"))
+
+
+class EnvApprovalRule(Frozen):
+    """How many approvals an environment's promotions need, and when a pending request is stale."""
+
+    approvals: int = Field(default=0, ge=0)
+    stale_after_days: int = Field(default=7, ge=1)
+
+
+class ApprovalPolicy(Frozen):
+    """The registry's approval policy per environment, with the history of its changes."""
+
+    environments: dict[Environment, EnvApprovalRule] = Field(default_factory=dict)
+    history: list[HistoryEvent] = Field(default_factory=list)
+
+    def required(self, environment: str) -> int:
+        """Approvals a promotion into ``environment`` needs (0: none)."""
+        rule = self.environments.get(environment)  # type: ignore[call-overload]
+        return rule.approvals if rule else 0
+
+
 class ModelRecord(Frozen):
     """Everything the registry knows about one model: the unit of atomic writes."""
 
@@ -246,6 +324,7 @@ class ModelRecord(Frozen):
     evaluations: list[EvalRecord] = Field(default_factory=list)
     experiments: list[Experiment] = Field(default_factory=list)
     deprecation_plans: list[DeprecationPlan] = Field(default_factory=list)
+    approval_requests: list[ApprovalRequest] = Field(default_factory=list)
     history: list[HistoryEvent] = Field(default_factory=list)
 
     @field_validator("kind")
@@ -270,10 +349,18 @@ class ModelRecord(Frozen):
         pointer = self.environments.get(environment)
         return pointer.version if pointer else None
 
+    def recorded_suite(self) -> str | None:
+        """The suite path or URI of the newest evaluation that recorded one (any version)."""
+        return next((r.suite_uri for r in reversed(self.evaluations) if r.suite_uri), None)
+
     def latest_eval(self, digest: str) -> EvalRecord | None:
         """The newest evaluation record for a digest: it decides the promotion gate."""
         records = [r for r in self.evaluations if r.digest == digest]
         return records[-1] if records else None
+
+    def pending_approvals(self) -> list[ApprovalRequest]:
+        """Promotions waiting for approval."""
+        return [r for r in self.approval_requests if r.status == "pending"]
 
     def running_experiment(self) -> Experiment | None:
         """The experiment currently splitting production traffic, if any."""

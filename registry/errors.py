@@ -80,3 +80,9 @@ class SchemaError(StoreUnavailable):
     """The store's schema_version is newer than this code understands."""
 
     exit_code = 2
+
+
+class DamagedDocument(StoreUnavailable):
+    """A stored document is truncated or corrupt (its end marker or checksum does not match): name it."""
+
+    exit_code = 2

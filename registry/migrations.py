@@ -22,7 +22,13 @@ def _v0_to_v1(doc: Doc) -> Doc:
     return doc
 
 
-MIGRATIONS: dict[int, Callable[[Doc], Doc]] = {0: _v0_to_v1}
+def _v1_to_v2(doc: Doc) -> Doc:
+    """Version 2 documents end with a checksum line (``# sha256 <hex>``); the content is unchanged."""
+    return doc
+
+
+MIGRATIONS: dict[int, Callable[[Doc], Doc]] = {0: _v0_to_v1, 1: _v1_to_v2}
+FIRST_WITH_END_MARKER = 2
 
 
 def migrate_model_doc(doc: Doc, where: str) -> Doc:

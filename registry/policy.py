@@ -6,8 +6,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-from registry.entities import ENVIRONMENTS, ModelRecord, Version
+from registry.entities import ENVIRONMENTS, ModelRecord, Pricing, Version
 from registry.pinning import classify
+
+EMBED_DOCS_PER_SECOND = 150.0  # re-embedding throughput assumption (2M docs ~ 3.7 h)
+DEFAULT_DOC_TOKENS = 500
 
 
 @dataclass(frozen=True)
@@ -23,7 +26,40 @@ class GateDecision:
     reasons: list[str] = field(default_factory=list)
 
 
-def production_gate(record: ModelRecord, version: Version, extra_strict: Iterable[str] = ()) -> GateDecision:
+def reembed_estimate(docs: int | None, avg_tokens: int | None, pricing: Pricing | None) -> str:
+    """Cost and time to re-embed a corpus (the same assumptions as the deprecation plans)."""
+    if docs is None:
+        return "re-embed the whole corpus (size unknown: set it with `modelctl annotate NAME@V --corpus-size N`)"
+    tokens = docs * (avg_tokens or DEFAULT_DOC_TOKENS)
+    dollars = f"${tokens * pricing.input_per_1m / 1e6:,.2f}" if pricing else "unknown cost (no pricing)"
+    return f"re-embed {docs:,} documents ({tokens:,} tokens), ~{dollars}, ~{docs / EMBED_DOCS_PER_SECOND / 3600:.1f} h"
+
+
+def is_embedding(record: ModelRecord) -> bool:
+    """An embedding model: its versions define a vector space that stored vectors depend on."""
+    return record.kind == "embedding"
+
+
+def embedding_migration(record: ModelRecord, target: Version, environment: str = "production") -> str | None:
+    """The migration plan a change of embedding model or dimension in ``environment`` requires, or None."""
+    current_number = record.env_version(environment)
+    current = record.version(current_number) if current_number else None
+    if not is_embedding(record) or current is None or current.number == target.number:
+        return None
+    changes = []
+    if current.config.model_id != target.config.model_id or current.config.provider != target.config.provider:
+        changes.append(f"model {current.config.model_id} -> {target.config.model_id}")
+    if current.dimension != target.dimension:
+        changes.append(f"dimension {current.dimension or 'unknown'} -> {target.dimension or 'unknown'}")
+    if not changes:
+        return None
+    estimate = reembed_estimate(current.corpus_size, current.corpus_avg_tokens, target.pricing or current.pricing)
+    return (f"embedding change in {environment} ({', '.join(changes)}): every stored vector must be "
+            f"recomputed before {record.name}@{target.number} serves; migration: {estimate}")
+
+
+def production_gate(record: ModelRecord, version: Version, extra_strict: Iterable[str] = (),
+                    require_flow_evaluation: bool = False) -> GateDecision:
     """Strict pinning (never overridable) and a passing evaluation record for this exact digest."""
     blocking: list[str] = []
     soft: list[str] = []
@@ -42,6 +78,10 @@ def production_gate(record: ModelRecord, version: Version, extra_strict: Iterabl
         soft.append(f"evaluation gate: the latest evaluation of digest {version.digest[:12]} "
                     f"(suite {latest.suite!r}, {latest.time:%Y-%m-%d %H:%M} UTC) did not pass: "
                     f"{latest.decision}")
+    elif require_flow_evaluation and not any(e.digest == version.digest and e.passed and e.source == "flow"
+                                             for e in record.evaluations):
+        soft.append(f"evaluation gate: the registry policy requires a flow-produced evaluation; "
+                    f"{record.name}@{version.number} has only {latest.source} records")
     return GateDecision(ok=not blocking and not soft, blocking=bool(blocking), reasons=[*blocking, *soft])
 
 
@@ -70,6 +110,10 @@ def _check_model(record: ModelRecord, extra_strict: Iterable[str], today: date,
                     warnings.append(f"{name}@{v.number} (production): {reason} — overridden: {prod.reason}")
                 else:
                     violations.append(f"{name}@{v.number} (production): {reason}")
+            passing = [e for e in record.evaluations if e.digest == v.digest and e.passed]
+            if passing and all(e.source == "manual" for e in passing):
+                warnings.append(f"{name}@{v.number} (production): gated by manual evaluation records only "
+                                "(`eval record --passed`); run the evaluation flow (`modelctl eval run`)")
     for env in ENVIRONMENTS:
         number = record.env_version(env)
         v = record.version(number) if number else None

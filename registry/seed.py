@@ -7,6 +7,7 @@ record. Fine-tunes get provider and model_id from ``fine_tune_id`` and ``base_mo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -16,6 +17,7 @@ from pydantic import Field, ValidationError
 from registry import yamlio
 from registry.entities import (
     CONFIG_FIELDS,
+    DeprecationPlan,
     EnvPointer,
     EvalRecord,
     Frozen,
@@ -65,6 +67,8 @@ class SeedEntry(Frozen):
     response_format: Any = None
     params: dict[str, Any] | None = None
     pricing: Pricing | None = None
+    deprecation_plans: list[DeprecationPlan] | None = None
+    deprecation: Literal["critical"] | None = None  # written by export; informational on import
 
 
 def _infer_provider(entry: SeedEntry) -> str | None:
@@ -99,7 +103,7 @@ def _to_spec(name: str, entry: SeedEntry, located: yamlio.LocatedYaml) -> Versio
         lineage = Lineage(base_model=entry.base_model, fine_tune_id=entry.fine_tune_id,
                           training_data=entry.training_data, training_date=entry.training_date)
     kind = entry.kind or ("embedding" if entry.dimension or "embed" in model_id else "chat")
-    data: dict[str, Any] = {f: getattr(entry, f) for f in CONFIG_FIELDS if f not in ("provider", "model_id")}
+    data: dict[str, Any] = {f: getattr(entry, f, None) for f in CONFIG_FIELDS if f not in ("provider", "model_id")}
     data.update(provider=provider, model_id=model_id, lineage=lineage, purpose=entry.purpose, owner=entry.owner,
                 kind=kind, dimension=entry.dimension, corpus_size=entry.corpus_size, notes=entry.notes,
                 retrain_schedule=entry.retrain_schedule, deployed_date=entry.deployed_date,
@@ -141,23 +145,63 @@ def parse_seed(path: str | Path) -> tuple[list[tuple[str, SeedEntry, VersionSpec
     return out, located
 
 
+def _target_env(entry: SeedEntry, spec: VersionSpec, extra_strict: tuple[str, ...]) -> tuple[str | None, str]:
+    """The environment an entry is imported into, and a note. Production needs strict pinning: nothing in
+    a seed file overrides it, so a family- or tier-pinned ``active`` entry is imported into staging."""
+    from registry.pinning import classify
+
+    env = STATUS_TO_ENV[entry.status]
+    if env != "production":
+        return env, ""
+    level = classify(spec.config(), extra_strict)
+    if level == "strict":
+        return env, ""
+    return "staging", (f"warning: {spec.model_id!r} is {level}-pinned; imported into staging, not production "
+                       "(pin an exact snapshot to promote it)")
+
+
 def import_seed(registry: Registry, path: str | Path) -> list[str]:
-    """Import a seed file; one atomic write per model. Nothing is written on bad input."""
-    entries, _ = parse_seed(path)
+    """Import a seed file; one atomic write per model. Every entry is validated, and applied in a dry run
+    against the current registry, before anything is written: bad input writes nothing."""
+    entries, located = parse_seed(path)
+    plans = []
+    exists = registry.store.exists()
+    for name, entry, spec in entries:
+        env, note = _target_env(entry, spec, registry.extra_strict)
+        mutate, outcome = _import_mutation(registry, name, entry, spec, env)
+        try:
+            mutate(registry.store.read(name) if exists else None)
+        except (InvalidInput, ValidationError, ValueError) as exc:
+            message = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+            raise InvalidInput(f"cannot import: {message}", file=str(path), line=located.line_of(["models", name]),
+                               field=f"models.{name}") from exc
+        plans.append((name, entry, env, note, mutate, outcome))
     registry.init()
-    return [_import_one(registry, name, entry, spec) for name, entry, spec in entries]
+    lines = []
+    for name, entry, env, note, mutate, outcome in plans:
+        registry.store.update(name, mutate)
+        status = f"{env or entry.status}{'' if outcome['changed'] else ' (unchanged)'}"
+        lines.append(f"{name}@{outcome['number']} {status}" + (f" — {note}" if note else ""))
+    return lines
 
 
-def _import_one(registry: Registry, name: str, entry: SeedEntry, spec: VersionSpec) -> str:
-    """Register the version, its imported evaluation and its environment in one write."""
+def _import_mutation(registry: Registry, name: str, entry: SeedEntry, spec: VersionSpec,
+                     env: str | None) -> tuple[Callable[[ModelRecord | None], ModelRecord | None], dict[str, Any]]:
+    """The one write that registers the version, its imported evaluation and its environment."""
     config = spec.config()
     digest = config.digest()
-    env = STATUS_TO_ENV[entry.status]
     outcome: dict[str, Any] = {}
+    model_fields = spec.model_fields_given()
 
     def mutate(current: ModelRecord | None) -> ModelRecord | None:
-        record = current or ModelRecord(name=name, **spec.model_fields_given())
+        record = current or ModelRecord(name=name, **model_fields)
         history = list(record.history)
+        changed_fields = {k: v for k, v in model_fields.items() if k != "kind" and getattr(record, k) != v}
+        if current is not None and changed_fields:
+            history.append(registry._event("model_update", name, reason="imported",
+                                           before={k: getattr(record, k) for k in changed_fields},
+                                           after=changed_fields))
+            record = record.model_copy(update=changed_fields)
         version = record.by_digest(digest)
         versions = list(record.versions)
         if version is None:
@@ -193,15 +237,24 @@ def _import_one(registry: Registry, name: str, entry: SeedEntry, spec: VersionSp
                                                                   "version": old.version if old else None},
                                            after={"environment": env, "version": version.number,
                                                   "via": "import"}))
-        outcome.update(number=version.number, changed=len(history) > len(record.history))
+        plans = list(record.deprecation_plans)
+        for exported in entry.deprecation_plans or []:
+            affected = [version.number] if exported.model_id == version.config.model_id else []
+            plan = exported.model_copy(update={"affected_versions": affected})
+            old_plan = next((p for p in plans if p.model_id == plan.model_id), None)
+            if old_plan != plan:
+                plans = [p for p in plans if p.model_id != plan.model_id] + [plan]
+                history.append(registry._event("deprecation_update", name, reason="imported",
+                                               after=plan.model_dump(mode="json", exclude_none=True)))
+        record = record.model_copy(update={"deprecation_plans": plans})
+        outcome.update(number=version.number, changed=len(history) > len(current.history if current else []))
         if not outcome["changed"]:
             return None
         updated = record.model_copy(update={"versions": versions, "environments": environments,
                                             "evaluations": evaluations})
         return updated.model_copy(update={"versions": restage(updated), "history": history})
 
-    registry.store.update(name, mutate)
-    return f"{name}@{outcome['number']} {env or entry.status}{'' if outcome['changed'] else ' (unchanged)'}"
+    return mutate, outcome
 
 
 def export_seed(registry: Registry) -> dict[str, Any]:
@@ -243,6 +296,13 @@ def export_seed(registry: Registry) -> dict[str, Any]:
         })
         if record.kind not in ("chat", "embedding"):
             entry["kind"] = record.kind
+        if record.deprecation_plans:
+            entry["deprecation_plans"] = [p.model_dump(mode="json", exclude_none=True,
+                                                       exclude={"affected_versions", "updated_at"})
+                                          for p in record.deprecation_plans]
+            if any(p.severity == "critical" and p.status != "migrated" and
+                   (v.number in p.affected_versions or p.model_id == cfg.model_id) for p in record.deprecation_plans):
+                entry["deprecation"] = "critical"
         if not ft or ft != cfg.model_id:
             entry.pop("base_model", None)
         models[record.name] = {k: val for k, val in entry.items() if val is not None}

@@ -6,13 +6,16 @@ applies them and raises ``PolicyViolation`` listing every unmet criterion. A ref
 
 from __future__ import annotations
 
+import difflib
 import secrets
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from registry import policy
+from pydantic import ValidationError
+
+from registry import hooks, policy
 from registry.entities import (
     ENVIRONMENTS,
     MODEL_KINDS,
@@ -27,6 +30,7 @@ from registry.entities import (
     utcnow,
 )
 from registry.errors import InvalidInput, ModelNotFound, PolicyViolation, VersionNotFound
+from registry.numbers import finite
 from registry.settings import get_settings
 from registry.spec import VersionSpec, parse_spec
 from registry.stores import Store, open_store
@@ -39,7 +43,7 @@ def parse_ref(text: str) -> tuple[str, int | str | None]:
     check_name(name)
     if not sep:
         return name, None
-    if ref.isdigit() and int(ref) >= 1:
+    if ref.isascii() and ref.isdigit() and int(ref) >= 1:
         return name, int(ref)
     if ref in ENVIRONMENTS:
         return name, ref
@@ -51,6 +55,25 @@ def _require_reason(reason: str | None, what: str) -> str:
     if not reason or not reason.strip():
         raise InvalidInput(f"{what} needs --reason", field="reason")
     return reason
+
+
+def _plain(value: Any) -> Any:
+    return value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+
+
+def _check_experiment_numbers(*, split: float, min_effect: float, max_days: float | None,
+                              min_samples: int | None, step_min_samples: int | None,
+                              guardrails: dict[str, float] | None, steps: list[float] | None) -> None:
+    """Non-finite numbers and negative counts or durations are bad input (exit 2), never stored."""
+    finite(split, "split")
+    finite(min_effect, "min_effect")
+    finite(max_days, "max_days", positive=True)
+    finite(min_samples, "min_samples", minimum=1)
+    finite(step_min_samples, "step_min_samples", minimum=1)
+    for metric, value in (guardrails or {}).items():
+        finite(value, f"guardrails.{metric}", minimum=0)
+    for i, step in enumerate(steps or []):
+        finite(step, f"steps.{i}")
 
 
 def restage(record: ModelRecord, versions: list[Version] | None = None) -> list[Version]:
@@ -72,14 +95,62 @@ def restage(record: ModelRecord, versions: list[Version] | None = None) -> list[
     return out
 
 
+def rollback_target(record: ModelRecord, environment: str) -> tuple[int | None, list[str]]:
+    """The version a rollback of ``environment`` goes to, and why more recent ones were skipped.
+
+    Candidates are the versions the environment served, most recent first (the pointer's previous
+    version, then the history). A version rolled back from is not a candidate again until it is
+    promoted anew.
+    """
+    current = record.env_version(environment)
+    served: list[int] = []
+    rolled_back_from: set[int] = set()
+    for e in record.history:
+        before, after = e.before or {}, e.after or {}
+        if e.action not in ("promote", "rollback") or after.get("environment") != environment:
+            continue
+        if e.action == "rollback" and isinstance(before.get("version"), int):
+            rolled_back_from.add(before["version"])
+        if isinstance(after.get("version"), int):
+            if e.action == "promote":
+                rolled_back_from.discard(after["version"])
+            served.append(after["version"])
+    pointer = record.environments.get(environment)
+    order = [pointer.previous] if pointer is not None and pointer.previous is not None else []
+    order += list(reversed(served))
+    skipped: list[str] = []
+    seen: set[int] = set()
+    for number in order:
+        if number in seen or number == current:
+            continue
+        seen.add(number)
+        version = record.version(number)
+        if version is None:
+            continue
+        latest = record.latest_eval(version.digest)
+        if number in rolled_back_from:
+            skipped.append(f"{record.name}@{number}: rolled back from")
+        elif version.deprecated:
+            skipped.append(f"{record.name}@{number}: deprecated")
+        elif latest is not None and not latest.passed:
+            skipped.append(f"{record.name}@{number}: its latest evaluation failed ({latest.suite})")
+        else:
+            return number, skipped
+    return None, skipped
+
+
 class Registry:
     """Operations on a registry store, each recorded in history with actor, time and reason."""
 
-    def __init__(self, store: Store, actor: str | None = None) -> None:
+    def __init__(self, store: Store, actor: str | None = None,
+                 on_change: hooks.Listener | None = None) -> None:
         settings = get_settings()
         self.store = store
+        self.on_change = on_change  # besides the process-wide listeners of registry.hooks
         self.actor = actor or settings.resolved_actor()
-        self.extra_strict = tuple(settings.file_config().strict_model_ids)
+        file_config = settings.file_config()
+        self.extra_strict = tuple(file_config.strict_model_ids)
+        self.require_flow_evaluation = file_config.require_flow_evaluation
 
     @property
     def uri(self) -> str:
@@ -96,11 +167,25 @@ class Registry:
         """Apply ``fn`` to an existing model atomically; ModelNotFound when absent."""
         def mutate(current: ModelRecord | None) -> ModelRecord | None:
             if current is None:
-                raise ModelNotFound(f"unknown model {name!r} in {self.uri}")
+                raise self._unknown_model(name)
             return fn(current)
 
-        result = self.store.update(name, mutate)
+        result = self._write(name, mutate)
         return result if result is not None else self.get_model(name)
+
+    def _write(self, name: str, mutate: Callable[[ModelRecord | None], ModelRecord | None]) -> ModelRecord | None:
+        """``store.update`` and then the change listeners, with the history event the write appended."""
+        before = {"events": 0}
+
+        def counted(current: ModelRecord | None) -> ModelRecord | None:
+            before["events"] = len(current.history) if current is not None else 0
+            return mutate(current)
+
+        result = self.store.update(name, counted)
+        if result is not None:  # one write may append several events (an analysis, a promotion, a stop)
+            for event in result.history[before["events"]:]:
+                hooks.notify(event, result, [self.on_change] if self.on_change else None)
+        return result
 
     @staticmethod
     def _with(record: ModelRecord, event: HistoryEvent, **changes: Any) -> ModelRecord:
@@ -127,8 +212,18 @@ class Registry:
         """One model; ModelNotFound when absent."""
         record = self.store.read(check_name(name))
         if record is None:
-            raise ModelNotFound(f"unknown model {name!r} in {self.uri}")
+            raise self._unknown_model(name)
         return record
+
+    def _unknown_model(self, name: str) -> ModelNotFound:
+        """ModelNotFound naming the closest registered name, when one is close."""
+        try:
+            names = self.store.names() if self.store.exists() else []
+        except Exception:  # noqa: BLE001 - a suggestion must never hide the real error
+            names = []
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.75)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return ModelNotFound(f"unknown model {name!r} in {self.uri}{hint}")
 
     def get_version(self, name: str, ref: int | str | None) -> Version:
         """A version by number or environment name (None: production, else the latest)."""
@@ -169,6 +264,9 @@ class Registry:
     def register(self, name: str, spec: VersionSpec | dict[str, Any], *, reason: str | None = None,
                  source_file: str | None = None) -> tuple[Version, bool]:
         """Register a configuration; an identical configuration returns the existing version."""
+        if "@" in name:
+            raise InvalidInput(f"register takes a model name, not a reference: {name!r} (the version number "
+                               "is assigned by the registry)", field="name")
         check_name(name)
         if not isinstance(spec, VersionSpec):
             spec = parse_spec(spec, source=source_file or "<input>")
@@ -180,8 +278,13 @@ class Registry:
                                file=source_file, field="kind")
         outcome: dict[str, Any] = {}
 
+        if "kind" not in model_fields and (spec.dimension or "embed" in config.model_id.lower()):
+            inferred_kind: dict[str, Any] = {"kind": "embedding"}
+        else:
+            inferred_kind = {}
+
         def mutate(current: ModelRecord | None) -> ModelRecord | None:
-            record = current or ModelRecord(name=name, **model_fields)
+            record = current or ModelRecord(name=name, **{**inferred_kind, **model_fields})
             if current is not None:
                 differing = {k: v for k, v in model_fields.items() if getattr(current, k) != v}
                 if differing:
@@ -199,30 +302,45 @@ class Registry:
             outcome.update(version=version, created=True)
             return self._with(record, event, versions=[*record.versions, version])
 
-        self.store.update(name, mutate)
+        self._write(name, mutate)
         return outcome["version"], outcome["created"]
 
-    def promote(self, name: str, version: int, to: str, *, reason: str | None, force: bool = False) -> Version:
+    def promote(self, name: str, version: int, to: str, *, reason: str | None, force: bool = False,
+                migration_acknowledged: bool = False) -> Version:
         """Point an environment at a version, enforcing the production gates.
 
-        Promoting a running experiment's treatment to production completes the experiment (shipped);
-        promoting anything else there stops it, since its control no longer serves production.
+        A change of embedding model or dimension in production also needs ``migration_acknowledged`` (its
+        plan is recorded). Promoting a running experiment's treatment to production completes the
+        experiment (shipped); promoting anything else there stops it, since its control no longer serves
+        production.
         """
         if to not in ENVIRONMENTS:
             raise InvalidInput(f"unknown environment {to!r}; one of {', '.join(ENVIRONMENTS)}", field="to")
         reason = _require_reason(reason, "promote")
-        return self._version(self._change(name, lambda r: self._promoted(r, version, to, reason, force)), version)
+        return self._version(self._change(name, lambda r: self._promoted(r, version, to, reason, force,
+                                                                         migration_acknowledged)), version)
 
-    def _promoted(self, record: ModelRecord, version: int, to: str, reason: str, force: bool) -> ModelRecord | None:
-        """``record`` with ``to`` pointing at ``version`` (gates checked), or None when it already does."""
+    def _promoted(self, record: ModelRecord, version: int, to: str, reason: str, force: bool,
+                  migration_acknowledged: bool = False, approved: bool = False) -> ModelRecord | None:
+        """``record`` with ``to`` pointing at ``version`` (gates checked), or None when it already does.
+
+        Under an approval policy for ``to`` (and unless ``approved``), the gates are checked and a pending
+        request is recorded instead of moving the pointer.
+        """
         name = record.name
         target = self._version(record, version)
         old = record.environments.get(to) or EnvPointer()
         if old.version == version:
             return None
+        if not approved and self._approvals_required(to):
+            return self._requested(record, version, to, reason, force)
         forced = False
+        migration = policy.embedding_migration(record, target, to) if to == "production" else None
+        if migration and not migration_acknowledged:
+            raise PolicyViolation(f"refused: {name}@{version} changes the embedding space in production",
+                                  [migration, "after planning the re-embedding, pass --migration-acknowledged"])
         if to == "production":
-            decision = policy.production_gate(record, target, self.extra_strict)
+            decision = policy.production_gate(record, target, self.extra_strict, self.require_flow_evaluation)
             if not decision.ok:
                 if decision.blocking or not force:
                     hint = [] if decision.blocking else ["override the evaluation gate with --force --reason"]
@@ -234,7 +352,8 @@ class Registry:
         envs = {**record.environments, to: pointer}
         event = self._event("promote", name, version=version, reason=reason, forced=forced,
                             before={"environment": to, "version": old.version},
-                            after={"environment": to, "version": version})
+                            after={"environment": to, "version": version,
+                                   **({"migration": migration} if migration else {})})
         updated = self._with(record.model_copy(update={"environments": envs}), event)
         running = updated.running_experiment()
         if to == "production" and running is not None:
@@ -242,7 +361,11 @@ class Registry:
             why = (f"treatment promoted to production: {reason}" if status == "shipped"
                    else f"production moved to {name}@{version}, not this experiment's control: {reason}")
             updated = self._ended(updated, running, status, why)
-        return updated.model_copy(update={"versions": restage(updated)})
+        versions = restage(updated)
+        if to == "production":  # the seed's deployed_date: when a version first reached production
+            versions = [v.model_copy(update={"deployed_date": utcnow().date()})
+                        if v.number == version and v.deployed_date is None else v for v in versions]
+        return updated.model_copy(update={"versions": versions})
 
     def _ended(self, record: ModelRecord, exp: Experiment, status: str, reason: str, **extra: Any) -> ModelRecord:
         """``record`` with ``exp`` ended in ``status`` (and an experiment_stop event)."""
@@ -300,26 +423,60 @@ class Registry:
         return next(e for e in record.experiments if e.id == experiment_id)
 
     def rollback(self, name: str, environment: str, *, reason: str | None) -> Version:
-        """Swap an environment back to its previous version (and keep the current one as target)."""
+        """Point an environment back at its previous *good* version: walking back through the versions it
+        served, skip the deprecated, those whose latest evaluation failed, and those rolled back from."""
         if environment not in ENVIRONMENTS:
             raise InvalidInput(f"unknown environment {environment!r}", field="env")
         reason = _require_reason(reason, "rollback")
 
         def fn(record: ModelRecord) -> ModelRecord:
             old = record.environments.get(environment)
-            if old is None or old.previous is None:
+            if old is None or old.version is None:
                 raise PolicyViolation(f"refused: {name} has no rollback target in {environment}")
-            pointer = EnvPointer(version=old.previous, previous=old.version, updated_at=utcnow(),
+            target, skipped = rollback_target(record, environment)
+            if target is None:
+                raise PolicyViolation(f"refused: {name} has no rollback target in {environment} (no previous "
+                                      "good version)", skipped)
+            pointer = EnvPointer(version=target, previous=old.version, updated_at=utcnow(),
                                  updated_by=self.actor, reason=reason)
             envs = {**record.environments, environment: pointer}
-            event = self._event("rollback", name, version=old.previous, reason=reason,
+            event = self._event("rollback", name, version=target, reason=reason,
                                 before={"environment": environment, "version": old.version},
-                                after={"environment": environment, "version": old.previous})
+                                after={"environment": environment, "version": target,
+                                       **({"skipped": skipped} if skipped else {})})
             updated = record.model_copy(update={"environments": envs})
             return self._with(updated, event, versions=restage(updated))
 
         record = self._change(name, fn)
         return self._version(record, record.env_version(environment) or 0)
+
+    def annotate(self, name: str, version: int, *, reason: str | None = None, **metadata: Any) -> Version:
+        """Change a version's metadata (pricing, corpus size, notes, ...): never its configuration or digest."""
+        allowed = {"pricing", "corpus_size", "corpus_avg_tokens", "dimension", "notes", "description",
+                   "retrain_schedule", "tags"}
+        metadata = {k: v for k, v in metadata.items() if v is not None}
+        unknown = set(metadata) - allowed
+        if unknown:
+            raise InvalidInput(f"not version metadata: {sorted(unknown)}", field=sorted(unknown)[0])
+        if not metadata:
+            raise InvalidInput("nothing to annotate: give --pricing, --corpus-size, --notes, ...", field="metadata")
+
+        def fn(record: ModelRecord) -> ModelRecord | None:
+            v = self._version(record, version)
+            try:
+                new = Version.model_validate({**v.model_dump(), **metadata})
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                raise InvalidInput(str(err["msg"]), field=".".join(str(x) for x in err["loc"])) from exc
+            if new == v:
+                return None
+            before = {k: _plain(getattr(v, k)) for k in metadata}
+            after = {k: _plain(getattr(new, k)) for k in metadata}
+            versions = [new if x.number == version else x for x in record.versions]
+            event = self._event("annotate", name, version=version, reason=reason, before=before, after=after)
+            return self._with(record, event, versions=versions)
+
+        return self._version(self._change(name, fn), version)
 
     def archive(self, name: str, version: int, *, reason: str | None) -> Version:
         """Archive a version no environment points at."""
@@ -379,7 +536,7 @@ class Registry:
                     scores: dict[str, float] | None = None, suite_digest: str | None = None,
                     decision: str | None = None, gates: dict[str, Any] | None = None,
                     baseline: str | None = None, flow_run_id: str | None = None, source: str = "manual",
-                    reason: str | None = None) -> EvalRecord:
+                    reason: str | None = None, suite_uri: str | None = None) -> EvalRecord:
         """Record an evaluation result on a version's digest (the latest per digest is the gate)."""
         if not suite:
             raise InvalidInput("an evaluation record needs a suite name", field="suite")
@@ -388,7 +545,7 @@ class Registry:
         def fn(record: ModelRecord) -> ModelRecord:
             v = self._version(record, version)
             rec = EvalRecord(digest=v.digest, version=version, suite=suite, suite_digest=suite_digest,
-                             passed=passed, decision=decision or ("passed" if passed else "failed"),
+                             suite_uri=suite_uri, passed=passed, decision=decision or ("passed" if passed else "failed"),
                              scores=scores or {}, gates=gates or {}, baseline=baseline,
                              flow_run_id=flow_run_id, source=source,  # type: ignore[arg-type]
                              time=utcnow(), actor=self.actor)
@@ -411,6 +568,8 @@ class Registry:
         """Start an A/B test or canary splitting the model's production traffic."""
         if kind not in ("ab", "canary"):
             raise InvalidInput(f"unknown experiment kind {kind!r}", field="kind")
+        _check_experiment_numbers(split=split, min_effect=min_effect, max_days=max_days, min_samples=min_samples,
+                                  step_min_samples=step_min_samples, guardrails=guardrails, steps=steps)
         if steps:
             if any(not 0 < s <= 100 for s in steps) or list(steps) != sorted(steps):
                 raise InvalidInput("canary steps must be increasing percentages in (0, 100]", field="steps")
@@ -422,6 +581,10 @@ class Registry:
         holder: dict[str, Experiment] = {}
 
         def fn(record: ModelRecord) -> ModelRecord:
+            if policy.is_embedding(record):
+                raise PolicyViolation(f"refused: {name} is an embedding model; an experiment would split users "
+                                      "across two vector spaces (queries embedded by one model, documents by "
+                                      "the other); migrate the corpus and promote with --migration-acknowledged")
             running = record.running_experiment()
             if running is not None:
                 raise PolicyViolation(f"refused: experiment {running.id} is already running on {name}; "
@@ -551,6 +714,17 @@ class Registry:
 
         self._change(name, fn)
         return changed["value"]
+
+    # -- approvals (registry/approvals.py holds the rules) ------------------------------------------
+    def _approvals_required(self, environment: str) -> int:
+        from registry.approvals import required_approvals
+
+        return required_approvals(self, environment)
+
+    def _requested(self, record: ModelRecord, version: int, to: str, reason: str, force: bool) -> ModelRecord | None:
+        from registry.approvals import request_promotion
+
+        return request_promotion(self, record, version, to, reason, force)
 
     # -- validation -----------------------------------------------------------------------------
     def validate(self) -> policy.ValidationReport:

@@ -39,6 +39,7 @@ class Resolution:
     kind: str
     capture_content: bool
     deprecation: str | None = None
+    variables: tuple[str, ...] = ()  # what the version's templates expect in ``variables={...}``
 
     def to_dict(self) -> dict[str, object]:
         """JSON form (``modelctl resolve --json``)."""
@@ -46,7 +47,7 @@ class Resolution:
                 "environment": self.environment, "arm": self.arm, "experiment_id": self.experiment_id,
                 "config": self.config.model_dump(mode="json", exclude_none=True),
                 "pricing": self.pricing.model_dump(mode="json") if self.pricing else None,
-                "kind": self.kind, "deprecation": self.deprecation}
+                "kind": self.kind, "deprecation": self.deprecation, "variables": list(self.variables)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,16 @@ def _deprecation_notes(record: ModelRecord, today: date) -> dict[int, str]:
     return notes
 
 
+def _variables(config: ModelConfig) -> tuple[str, ...]:
+    """The template variables of a version (none when a stored template no longer parses)."""
+    from registry.templates import expected_variables
+
+    try:
+        return expected_variables(config)
+    except InvalidInput:
+        return ()
+
+
 def compile_record(record: ModelRecord, today: date | None = None) -> dict[str, Resolution | _Routed]:
     """Prebuilt answers for one model, keyed by environment."""
     notes = _deprecation_notes(record, today or date.today())
@@ -81,7 +92,7 @@ def compile_record(record: ModelRecord, today: date | None = None) -> dict[str, 
         if v is None:
             return None
         return Resolution(record.name, v.number, v.digest, env, arm, exp_id, v.config, v.pricing,
-                          record.kind, record.capture_content, notes.get(v.number))
+                          record.kind, record.capture_content, notes.get(v.number), _variables(v.config))
 
     out: dict[str, Resolution | _Routed] = {}
     for env in ENVIRONMENTS:

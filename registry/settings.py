@@ -7,10 +7,9 @@ import os
 import warnings
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from registry.errors import InvalidInput
@@ -26,6 +25,16 @@ class RateLimit(BaseModel):
     tokens_per_minute: float | None = None
 
 
+def _check_target(target: str) -> str:
+    module, sep, attr = target.partition(":")
+    if not sep or not attr.isidentifier() or not all(p.isidentifier() for p in module.split(".")):
+        raise ValueError(f"{target!r} is not module.path:function")
+    return target
+
+
+ScorerTarget = Annotated[str, AfterValidator(_check_target)]
+
+
 class FileConfig(BaseModel):
     """The optional YAML file named by MODELCTL_CONFIG."""
 
@@ -36,10 +45,15 @@ class FileConfig(BaseModel):
     strict_model_ids: list[str] = Field(default_factory=list)
     soft_deadline_lead_days: int = 30
     capture_redact_patterns: list[str] = Field(default_factory=list)
+    capture_redact_defaults: bool = True
+    require_flow_evaluation: bool = False
     provider_timeout_seconds: float = 60.0
     provider_max_attempts: int = 5
     retry_base_seconds: float = 0.5
     retry_max_seconds: float = 30.0
+    tools_file: str | None = None  # tool name -> JSON schema, for versions that register tools by name
+    custom_scorers: dict[str, ScorerTarget] = Field(default_factory=dict)
+    monitor_thresholds: dict[str, dict[str, float]] = Field(default_factory=dict)  # {model: {metric: threshold}}
 
 
 class Settings(BaseSettings):
@@ -54,6 +68,7 @@ class Settings(BaseSettings):
     cache: str = "./.modelctl-cache/"
     config: str | None = None
     snapshot_refresh_seconds: float = 2.0
+    lock_timeout_seconds: float = Field(default=30.0, gt=0, allow_inf_nan=False)
     artifacts: str | None = None
     bedrock_role_arn: str | None = None
 
@@ -62,6 +77,8 @@ class Settings(BaseSettings):
         if self.artifacts:
             return self.artifacts
         return self.registry.rstrip("/") + "-artifacts"
+    project_dir: str | None = None  # the project checkout workers run flows from (filled in by `modelctl serve`)
+    alert_webhook: str | None = None  # URL the Prefect automations notify (critical deprecations, failures)
 
     def resolved_actor(self) -> str:
         """The actor recorded in history: MODELCTL_ACTOR, else the OS user."""
@@ -90,19 +107,16 @@ def load_file_config(path: str | None) -> FileConfig:
     """Parse the MODELCTL_CONFIG YAML, naming the file and field on error."""
     if not path:
         return FileConfig()
-    p = Path(path)
-    try:
-        raw: Any = yaml.safe_load(p.read_text()) or {}
-    except FileNotFoundError as exc:
-        raise InvalidInput("config file not found", file=path) from exc
-    except yaml.YAMLError as exc:
-        line = getattr(getattr(exc, "problem_mark", None), "line", None)
-        raise InvalidInput(f"malformed YAML: {exc}", file=path, line=line + 1 if line is not None else None) from exc
+    from registry.yamlio import load_located
+
+    if not Path(path).exists():
+        raise InvalidInput("config file not found", file=path)
+    located = load_located(path)
+    raw: Any = located.data or {}
     try:
         return FileConfig.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise InvalidInput(err["msg"], file=path, field=".".join(str(x) for x in err["loc"])) from exc
+        raise located.error(exc) from exc
 
 
 def get_settings() -> Settings:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import ValidationError, ValidationInfo, field_validator
 
-from registry.entities import CONFIG_FIELDS, ConfigFields, ModelConfig, VersionMetadata
+from registry.entities import CONFIG_FIELDS, ConfigFields, ModelConfig, VersionMetadata, check_local_params
 from registry.errors import InvalidInput
 from registry.yamlio import LocatedYaml, load_located
 
@@ -21,6 +21,25 @@ class VersionSpec(ConfigFields, VersionMetadata):
     owner: str | None = None
     kind: str | None = None
     capture_content: bool | None = None
+
+    @field_validator("system_prompt", "prompt_template", mode="after")
+    @classmethod
+    def _template_parses(cls, value: str | None) -> str | None:
+        from registry.templates import variables_of
+
+        try:
+            variables_of(value)
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from exc
+        return value
+
+    @field_validator("params", mode="after")
+    @classmethod
+    def _local_params(cls, value: Any, info: ValidationInfo) -> Any:
+        """Registration checks the local provider's parameters (stored documents are not re-judged)."""
+        if info.data.get("provider") == "local" and value:
+            check_local_params(value)
+        return value
 
     def config(self) -> ModelConfig:
         """The configuration part (what the digest covers)."""

@@ -3,19 +3,30 @@
     gw = Gateway()                    # registry from MODELCTL_REGISTRY, log from MODELCTL_LOG
     resp = gw.complete("summarizer", messages=[{"role": "user", "content": text}], user_id="u-42")
     gw.feedback(resp.request_id, thumbs_up=True, quality_score=0.9, label="billing", verified_by="agent-7")
+
+    with gw.stream("assistant", variables={"customer_name": "Ada"}) as chunks:   # tokens as they arrive
+        for text in chunks:
+            ...
+    chunks.response                   # the GatewayResponse, once the stream is done
+
+``AsyncGateway`` has the same methods as coroutines (``await agw.complete(...)``, ``async with
+agw.stream(...)``) over the providers' async clients. Every request, streamed or not, is logged once
+through ``_record``; a stream closed before its end is logged with ``abandoned`` = 1.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from registry.errors import InvalidInput
 from registry.serving import Resolution, ServingSnapshot, snapshot_for
 from registry.settings import get_settings
-from tasks import providers
+from registry.templates import render_request
+from tasks import providers, telemetry
+from tasks.gateway_streams import AsyncGatewayStream, GatewayStream
 from tasks.request_log import RequestLogWriter, hash_user, now_iso, redactor
 
 
@@ -37,17 +48,41 @@ class GatewayResponse:
     cost_usd: float
     finish_reason: str | None
     provider_request_id: str | None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # [{id, name, arguments}]
+    ttft_ms: float | None = None  # streamed requests: time to the first token
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def message(self) -> dict[str, Any]:
+        """This answer as the assistant turn of the next call's messages (tool calls included)."""
+        turn: dict[str, Any] = {"role": "assistant", "content": self.text}
+        if self.tool_calls:
+            turn["tool_calls"] = self.tool_calls
+        return turn
+
+
+@dataclass(slots=True)
+class _Call:
+    """One request on its way: the resolution, the rendered request and when it started."""
+
+    res: Resolution
+    config: Any
+    messages: list[dict[str, Any]]
+    user_id: str | None
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    start: float = field(default_factory=time.perf_counter)
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.start) * 1000
 
 
 def _input_text(messages: list[dict[str, Any]]) -> str:
     return "\n".join(str(m.get("content", "")) for m in messages if m.get("role") != "system")
 
 
-class Gateway:
-    """Calls models through the registry and logs every request with the version that served it."""
+class _GatewayBase:
+    """What the sync and async gateways share: resolve, render, record."""
 
     def __init__(self, registry_uri: str | None = None, log_uri: str | None = None, *,
                  snapshot: ServingSnapshot | None = None, writer: RequestLogWriter | None = None) -> None:
@@ -60,9 +95,50 @@ class Gateway:
         """The version that would serve this user."""
         return self.snapshot.resolve(name, environment, user_id)
 
+    def _prepare(self, name: str, messages: list[dict[str, Any]] | None, variables: dict[str, Any] | None,
+                 user_id: str | None, environment: str) -> _Call:
+        """Resolve for the user and render the version's templates with the request's variables."""
+        res = self.snapshot.resolve(name, environment, user_id)
+        config, rendered = render_request(res.config, messages, variables)
+        if not rendered:
+            raise InvalidInput("messages must not be empty (or give variables for a prompt_template)",
+                               field="messages")
+        return _Call(res, config, rendered, user_id)
+
+    def _trace(self, span: Any, call: _Call, completion: providers.Completion) -> None:
+        """The response attributes of the call's OpenTelemetry span (content only when capture is on)."""
+        if span is None:
+            return
+        content = None
+        if call.res.capture_content:
+            content = (self._redact.sub("[REDACTED]", _input_text(call.messages)),
+                       self._redact.sub("[REDACTED]", completion.text))
+        telemetry.record_response(span, request_id=call.request_id, response_model=completion.model_id,
+                                  input_tokens=completion.input_tokens, output_tokens=completion.output_tokens,
+                                  finish_reason=completion.finish_reason, provider_request_id=completion.request_id,
+                                  cost_usd=completion.cost_usd, content=content)
+
+    def _finish(self, call: _Call, completion: providers.Completion | None, error: BaseException | None, *,
+                ttft_ms: float | None = None, abandoned: bool = False) -> GatewayResponse | None:
+        """Log the request once; the response when it completed."""
+        latency = call.elapsed_ms()
+        self.log.append("requests", self._record(call.res, call.request_id, call.user_id, latency, completion, error,
+                                                 call.messages, ttft_ms=ttft_ms, abandoned=abandoned))
+        if completion is None or abandoned:
+            return None
+        res = call.res
+        return GatewayResponse(text=completion.text, request_id=call.request_id, model=res.name, version=res.version,
+                               digest=res.digest, environment=res.environment, arm=res.arm,
+                               experiment_id=res.experiment_id, input_tokens=completion.input_tokens,
+                               output_tokens=completion.output_tokens, latency_ms=latency,
+                               cost_usd=completion.cost_usd, finish_reason=completion.finish_reason,
+                               provider_request_id=completion.request_id,
+                               tool_calls=[c.to_dict() for c in completion.tool_calls], ttft_ms=ttft_ms)
+
     def _record(self, res: Resolution, request_id: str, user_id: str | None, latency_ms: float,
                 completion: providers.Completion | None, error: BaseException | None,
-                messages: list[dict[str, Any]] | None) -> dict[str, Any]:
+                messages: list[dict[str, Any]] | None, *, ttft_ms: float | None = None,
+                abandoned: bool = False) -> dict[str, Any]:
         record: dict[str, Any] = {
             "timestamp": now_iso(), "request_id": request_id, "model": res.name, "model_id": res.config.model_id,
             "version": res.version, "digest": res.digest, "environment": res.environment,
@@ -73,35 +149,17 @@ class Gateway:
             "cost_usd": completion.cost_usd if completion else 0.0,
             "error": 1 if error is not None else 0, "error_type": type(error).__name__ if error else None,
         }
+        if ttft_ms is not None:
+            record["ttft_ms"] = round(ttft_ms, 3)
+        if abandoned:
+            record["abandoned"] = 1
+        if completion is not None and completion.tool_calls:
+            record["tool_names"] = ",".join(c.name for c in completion.tool_calls)
         if res.capture_content and messages is not None:
             record["input_text"] = self._redact.sub("[REDACTED]", _input_text(messages))
             if completion is not None:
                 record["output_text"] = self._redact.sub("[REDACTED]", completion.text)
         return record
-
-    def complete(self, name: str, messages: list[dict[str, Any]], *, user_id: str | None = None,
-                 environment: str = "production") -> GatewayResponse:
-        """Resolve ``name`` for ``user_id``, call its provider with the version's configuration, log it."""
-        if not messages:
-            raise InvalidInput("messages must not be empty", field="messages")
-        res = self.snapshot.resolve(name, environment, user_id)
-        request_id = uuid.uuid4().hex
-        start = time.perf_counter()
-        try:
-            completion = providers.complete(res.config, messages, pricing=res.pricing, model=res.name,
-                                            version=res.version)
-        except Exception as exc:
-            self.log.append("requests", self._record(res, request_id, user_id, (time.perf_counter() - start) * 1000,
-                                                     None, exc, messages))
-            raise
-        latency = (time.perf_counter() - start) * 1000
-        self.log.append("requests", self._record(res, request_id, user_id, latency, completion, None, messages))
-        return GatewayResponse(text=completion.text, request_id=request_id, model=res.name, version=res.version,
-                               digest=res.digest, environment=res.environment, arm=res.arm,
-                               experiment_id=res.experiment_id, input_tokens=completion.input_tokens,
-                               output_tokens=completion.output_tokens, latency_ms=latency,
-                               cost_usd=completion.cost_usd, finish_reason=completion.finish_reason,
-                               provider_request_id=completion.request_id)
 
     def embed(self, name: str, texts: list[str], *, user_id: str | None = None,
               environment: str = "production") -> list[list[float]]:
@@ -134,3 +192,66 @@ class Gateway:
     def close(self) -> None:
         """Flush the request log."""
         self.log.close()
+
+
+class Gateway(_GatewayBase):
+    """Calls models through the registry and logs every request with the version that served it."""
+
+    def complete(self, name: str, messages: list[dict[str, Any]] | None = None, *,
+                 variables: dict[str, Any] | None = None, user_id: str | None = None,
+                 environment: str = "production") -> GatewayResponse:
+        """Resolve ``name`` for ``user_id``, render its templates with ``variables``, call its provider, log it."""
+        call = self._prepare(name, messages, variables, user_id, environment)
+        with telemetry.call_span(call.res, "chat") as span:
+            try:
+                completion = providers.complete(call.config, call.messages, pricing=call.res.pricing,
+                                                model=call.res.name, version=call.res.version)
+            except Exception as exc:
+                self._finish(call, None, exc)
+                raise
+            self._trace(span, call, completion)
+        return self._finish(call, completion, None)  # type: ignore[return-value]
+
+    def stream(self, name: str, messages: list[dict[str, Any]] | None = None, *,
+               variables: dict[str, Any] | None = None, user_id: str | None = None,
+               environment: str = "production") -> GatewayStream:
+        """Like ``complete``, but the text arrives in chunks; see ``GatewayStream``."""
+        call = self._prepare(name, messages, variables, user_id, environment)
+        events = providers.stream(call.config, call.messages, pricing=call.res.pricing, model=call.res.name,
+                                  version=call.res.version)
+        return GatewayStream(self, call, events)
+
+
+class AsyncGateway(_GatewayBase):
+    """The gateway for asyncio applications, over the providers' async clients."""
+
+    async def complete(self, name: str, messages: list[dict[str, Any]] | None = None, *,
+                       variables: dict[str, Any] | None = None, user_id: str | None = None,
+                       environment: str = "production") -> GatewayResponse:
+        """``Gateway.complete`` as a coroutine."""
+        call = self._prepare(name, messages, variables, user_id, environment)
+        with telemetry.call_span(call.res, "chat") as span:
+            try:
+                completion = await providers.acomplete(call.config, call.messages, pricing=call.res.pricing,
+                                                       model=call.res.name, version=call.res.version)
+            except Exception as exc:
+                self._finish(call, None, exc)
+                raise
+            self._trace(span, call, completion)
+        return self._finish(call, completion, None)  # type: ignore[return-value]
+
+    def stream(self, name: str, messages: list[dict[str, Any]] | None = None, *,
+               variables: dict[str, Any] | None = None, user_id: str | None = None,
+               environment: str = "production") -> AsyncGatewayStream:
+        """``Gateway.stream`` for ``async for`` / ``async with``."""
+        call = self._prepare(name, messages, variables, user_id, environment)
+        events = providers.astream(call.config, call.messages, pricing=call.res.pricing, model=call.res.name,
+                                   version=call.res.version)
+        return AsyncGatewayStream(self, call, events)
+
+    async def aclose(self) -> None:
+        """Close this event loop's provider clients and flush the request log."""
+        from tasks.providers.base import aclose_loop_clients
+
+        await aclose_loop_clients()
+        self.close()

@@ -105,21 +105,18 @@ def train_text_classifier(dataset_path: str | Path, out_path: str | Path, *, c: 
 
 
 def read_artifact(uri: str) -> bytes:
-    """The bytes at a file path, s3:// URI or ``artifacts://`` reference (the artifact store)."""
+    """The bytes at a file path, file:// or s3:// URI (through the one blob layer), or an ``artifacts://``
+    reference (the content-addressed artifact store)."""
     if uri.startswith("artifacts://"):
         from tasks.training.artifacts import open_artifacts
 
         return open_artifacts().get(uri)
-    if uri.startswith("s3://"):
-        import boto3
+    from registry.blobs import read_bytes
 
-        bucket, _, key = uri[5:].partition("/")
-        return bytes(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
-    path = Path(uri[7:] if uri.startswith("file://") else uri)
     try:
-        return path.read_bytes()
+        return read_bytes(uri)
     except OSError as exc:
-        raise InvalidInput(f"cannot read model artifact: {exc}", file=str(path), field="params.artifact_uri") from exc
+        raise InvalidInput(f"cannot read model artifact: {exc}", file=uri, field="params.artifact_uri") from exc
 
 
 def load_classifier(uri: str, sha256: str) -> TextClassifier:
@@ -140,9 +137,23 @@ def _load_classifier(uri: str, sha256: str) -> TextClassifier:
     if actual != sha256:
         raise InvalidInput(f"artifact digest mismatch for {uri}: expected {sha256}, got {actual}; refusing to load",
                            field="params.artifact_sha256")
-    artifact = json.loads(data)
-    if artifact.get("format") != ARTIFACT_FORMAT:
+    try:
+        artifact = json.loads(data)
+    except ValueError as exc:
+        raise InvalidInput(f"{uri}: not a {ARTIFACT_FORMAT} artifact (not JSON)", field="params.artifact_uri") from exc
+    if not isinstance(artifact, dict) or artifact.get("format") != ARTIFACT_FORMAT:
         raise InvalidInput(f"{uri}: not a {ARTIFACT_FORMAT} artifact", field="params.artifact_uri")
+    try:
+        classifier = _build_classifier(artifact)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise InvalidInput(f"{uri}: damaged {ARTIFACT_FORMAT} artifact ({type(exc).__name__}: {exc})",
+                           field="params.artifact_uri") from exc
+    with _cache_lock:
+        _cache[sha256] = classifier
+    return classifier
+
+
+def _build_classifier(artifact: dict[str, Any]) -> TextClassifier:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
@@ -155,7 +166,4 @@ def _load_classifier(uri: str, sha256: str) -> TextClassifier:
     model.classes_ = np.asarray(artifact["classes"])
     model.coef_ = np.asarray(artifact["coef"], dtype=float)
     model.intercept_ = np.asarray(artifact["intercept"], dtype=float)
-    classifier = TextClassifier(vectorizer, model)
-    with _cache_lock:
-        _cache[sha256] = classifier
-    return classifier
+    return TextClassifier(vectorizer, model)

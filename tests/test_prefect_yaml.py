@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import uuid
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,9 +61,36 @@ def test_fine_tune_deployment_runs_quarterly_monthly_and_on_degraded_quality() -
     assert by_slug["monthly-retrain"]["parameters"]["params"]["schedule"] == "monthly"
     trigger = dep["triggers"][0]
     assert trigger["expect"] == ["modelctl.monitor.degraded"]
-    assert trigger["match"]["prefect.resource.id"] == "modelctl.model.*"
-    assert trigger["parameters"]["params"]["model"] == "{{ event.payload.model }}"
+    assert "modelctl.model.*" in trigger["match"]["prefect.resource.id"]
+    assert trigger["parameters"]["params"]["model"].startswith("{{ event.payload.model | default(")
     built = {d.name: d for d in build_deployments()}["fine-tune"]
     assert [s.parameters for s in built.schedules] == [{"params": {"schedule": "quarterly"}},
                                                        {"params": {"schedule": "monthly"}}]
     assert built.triggers and "params" in built._parameter_openapi_schema.properties
+
+
+@pytest.mark.parametrize("payload", [{}, {"candidate": {"a": 1}, "suite": 3}, {"candidate": "m@2", "suite": None}])
+def test_trigger_templates_render_for_any_payload(payload: dict) -> None:
+    """What Prefect's automation does with our trigger parameters: never InvalidJinja, whatever the event."""
+    import copy
+
+    from prefect.server.events.actions import RunDeployment
+    from prefect.server.events.schemas.events import ReceivedEvent
+    from prefect.types._datetime import now
+    from prefect.utilities.schema_tools.hydration import HydrationContext, hydrate
+
+    event = ReceivedEvent(occurred=now("UTC"), event="modelctl.evaluation.requested",
+                          resource={"prefect.resource.id": "modelctl.model.m"}, payload=payload, id=uuid.uuid4())
+    for dep in load()["deployments"]:
+        for trigger in dep.get("triggers") or []:
+            params = copy.deepcopy(trigger["parameters"])
+            RunDeployment._upgrade_v1_templates(params)
+            rendered = hydrate(params, HydrationContext(raise_on_error=True, render_jinja=True,
+                                                        jinja_context={"event": event}))
+            assert isinstance(rendered, dict) and "params" in rendered, rendered
+            for value in rendered["params"].values():
+                assert not type(value).__name__.startswith("Invalid"), value
+    params = {"params": {"candidate": "{{ event.payload.candidate | default('', true) | string }}"}}
+    RunDeployment._upgrade_v1_templates(params)
+    got = hydrate(params, HydrationContext(render_jinja=True, jinja_context={"event": event}))["params"]["candidate"]
+    assert got == (str(payload["candidate"]) if payload.get("candidate") else "")

@@ -36,6 +36,15 @@ RID=$(modelctl complete ticket-triage --input "please reset my password, mail me
       | python -c 'import json,sys; print(json.load(sys.stdin)["request_id"])')
 modelctl complete summarizer --input "Revenue rose 5% in Q3. Costs fell. The board approved the plan. Hiring resumes in May." --json
 
+step "a prompt template: variables filled per request, the text streamed as it arrives"
+printf 'provider: local\nmodel_id: lead-3-v1\nparams: {sentences: 2}\nprompt_template: "Note for {{ team }}. {{ note }}"\npurpose: "Templated notes (offline)"\nkind: summarizer\n' \
+  > "$DEMO_DIR/notes.yaml"
+modelctl register notes --file "$DEMO_DIR/notes.yaml"
+modelctl eval record notes@1 --suite smoke --passed
+modelctl promote notes@1 --to production --reason "baseline"
+modelctl resolve notes
+modelctl complete notes --var team=billing --var "note=Refunds are delayed. Tell customers. Nothing else." --stream
+
 step "feedback joined to the request by request_id"
 modelctl feedback "$RID" --thumbs-up --score 1.0 --label account --verified-by agent-7
 

@@ -24,6 +24,11 @@ modelctl register ticket-triage --file "$DEMO_DIR/ticket-triage-v2.yaml" --reaso
 step "modelctl eval run on the ticket-triage suite (classification metrics, latency and cost gates, non-inferiority)"
 modelctl eval run examples/suites/ticket-triage/full.yaml --candidate ticket-triage@2 --promote-to-staging
 
+step "the summarizer run side by side: the cases where the candidate and production differ most"
+RUN=$(modelctl eval run examples/suites/summarization/suite.yaml --candidate summarizer@2 --json \
+      | python -c 'import json,sys; print(json.load(sys.stdin)["run_id"])') || true
+modelctl eval show "$RUN" --cases --limit 3
+
 step "re-running the unchanged suite makes no provider calls (response cache)"
 modelctl eval run examples/suites/ticket-triage/suite.yaml --candidate ticket-triage@2 --json \
   | python -c 'import json,sys; r=json.load(sys.stdin); print("decision:", r["decision"], "| exact_match:", r["scores"]["exact_match"])'

@@ -17,11 +17,22 @@ modelctl finetune run ticket-triage --data "$DEMO_DIR/bad-tickets.jsonl" --suite
 echo "(exit code $?)"
 set -e
 
-step "dry run on the bundled support tickets: collect, validate and split only"
-modelctl finetune run ticket-triage --data "$TICKETS" --suite "$SUITE" --min-samples 500 --dry-run
+step "dry run on the bundled support tickets plus what real feedback brings (unverified rows, duplicates,
+personal data, tickets that are in the evaluation suite): collect, validate and split only"
+python - "$TICKETS" "$DEMO_DIR/tickets-feedback.jsonl" <<'PY'
+import json, sys
+rows = [dict(json.loads(line), verified_by="agent-7") for line in open(sys.argv[1])]
+suite = [json.loads(line) for line in open("examples/suites/ticket-triage/tickets.jsonl")][:4]
+extra = [{"id": "x-unverified", "input": "my parcel is late again", "expected": "shipping"},
+         {"id": "x-duplicate", "input": "  " + rows[0]["input"].upper(), "expected": rows[0]["expected"], "verified_by": "agent-2"},
+         {"id": "x-pii", "input": "refund please, card 4111 1111 1111 1111, mail jo@example.com", "expected": "billing", "verified_by": "agent-7"},
+         *({"id": f"x-suite-{i}", "input": r["input"], "expected": r["expected"], "verified_by": "agent-7"} for i, r in enumerate(suite))]
+open(sys.argv[2], "w").write("".join(json.dumps(r) + "\n" for r in rows + extra))
+PY
+modelctl finetune run ticket-triage --data "$DEMO_DIR/tickets-feedback.jsonl" --suite "$SUITE" --min-samples 500 --dry-run
 
 step "fine-tune: train the local classifier, evaluate it against production, register it, start the A/B test"
-modelctl finetune run ticket-triage --data "$TICKETS" --suite "$SUITE" --min-samples 500
+modelctl finetune run ticket-triage --data "$DEMO_DIR/tickets-feedback.jsonl" --suite "$SUITE" --min-samples 500
 
 step "the new version's lineage: trainer, job, training data (content-addressed, sha256), manifest, evaluation"
 modelctl show ticket-triage@3 --json | python -c '
@@ -34,5 +45,5 @@ print("manifest splits:", lin["manifest"]["splits"], "| evaluation:", lin["evalu
 modelctl experiment list
 
 step "re-running the same fine-tune is a no-op: same artifact, same version, same experiment"
-modelctl finetune run ticket-triage --data "$TICKETS" --suite "$SUITE" --min-samples 500 --json \
+modelctl finetune run ticket-triage --data "$DEMO_DIR/tickets-feedback.jsonl" --suite "$SUITE" --min-samples 500 --json \
   | python -c 'import json,sys; r=json.load(sys.stdin); print({k: r[k] for k in ("decision", "version", "created", "experiment_id")})'

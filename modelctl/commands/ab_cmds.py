@@ -11,6 +11,7 @@ import typer
 from modelctl.commands.experiment_cmds import parse_guardrails
 from modelctl.context import STATE, print_json
 from registry.errors import InvalidInput, RegistryNotFound, VersionNotFound
+from registry.numbers import finite
 
 app = typer.Typer(no_args_is_help=True, help="A/B analysis with statistical significance.")
 EXIT = {"ship": 0, "rollback": 1, "continue": 3, "invalid": 4}
@@ -29,7 +30,7 @@ def parse_estimators(items: list[str] | None) -> dict[str, str]:
 
 @app.command("analyze")
 def analyze(
-    experiment_id: str,
+    experiment_id: Annotated[str, typer.Argument(help="The experiment (NAME-exp-N), or the id in a --logs table.")],
     logs: Annotated[str | None, typer.Option("--logs", help="Request log URI or a CSV/Parquet/JSONL table "
                                                             "(path or s3://)")] = None,
     stats: Annotated[str | None, typer.Option("--stats", help="Per-user sufficient statistics (CSV/Parquet, path or "
@@ -52,6 +53,10 @@ def analyze(
     --apply), 3 continue, 4 invalid, 2 bad input."""
     from modelctl.context import use_prefect
 
+    if logs is not None and stats is not None:
+        raise InvalidInput("give --logs or --stats, not both", field="stats")
+    finite(min_effect, "--min-effect")
+    finite(planned_split, "--planned-split")
     if use_prefect(prefect):
         _run_flow(experiment_id, logs=logs, stats=stats, planned_split=planned_split, primary=primary,
                   guardrails=parse_guardrails(guardrail) if guardrail else None, min_effect=min_effect,
@@ -62,8 +67,6 @@ def analyze(
     from tasks.ab import apply_decision, run_analysis
     from tasks.ab.report import render_ab_markdown, render_effects_png
 
-    if logs is not None and stats is not None:
-        raise InvalidInput("give --logs or --stats, not both", field="stats")
     reg = open_registry(STATE.registry_uri)
     try:
         has_registry = reg.store.exists()

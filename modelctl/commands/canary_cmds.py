@@ -22,15 +22,26 @@ def _canary(name: str):  # type: ignore[no-untyped-def]
     return reg, exp
 
 
+NAME = Annotated[str, typer.Argument(help="The model whose production traffic the canary splits.")]
+REASON = Annotated[str | None, typer.Option("--reason", help="Why (recorded in history).")]
+JSON = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _done(data: dict, text: str, json_out: bool) -> None:  # type: ignore[type-arg]
+    print_json(data) if json_out else print(text)
+
+
 @app.command("start")
 def start(
-    name: str,
+    name: NAME,
     candidate: Annotated[str, typer.Option("--candidate", help="NAME@VERSION")],
     steps: Annotated[str, typer.Option("--steps", help="Percentages, e.g. 1,10,50,100")] = "1,10,50,100",
     step_min_samples: Annotated[int | None, typer.Option("--step-min-samples", help="Users per arm per step")] = None,
-    guardrail: Annotated[list[str] | None, typer.Option("--guardrail")] = None,
-    force: Annotated[bool, typer.Option("--force")] = False,
-    reason: Annotated[str | None, typer.Option("--reason")] = None,
+    guardrail: Annotated[list[str] | None, typer.Option(
+        "--guardrail", help="METRIC:MAX_REGRESSION (default error_rate:0 and latency_ms:0.10)")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Start without a passing evaluation (needs --reason).")] = False,
+    reason: REASON = None,
+    json_out: JSON = False,
 ) -> None:
     """Start a canary of CANDIDATE against production."""
     try:
@@ -43,37 +54,38 @@ def start(
                                treatment=version_number(reg, candidate, name), split=values[0] / 100, kind="canary",
                                steps=values, step_min_samples=step_min_samples, guardrails=guardrails,
                                primary_metric="error_rate", force=force, reason=reason)
-    print(f"started canary {exp.id}: {candidate} at {exp.split:.0%} (steps {steps})")
+    _done(exp.model_dump(mode="json"), f"started canary {exp.id}: {candidate} at {exp.split:.0%} (steps {steps})",
+          json_out)
 
 
 @app.command("status")
-def status(name: str, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+def status(name: NAME, json_out: JSON = False) -> None:
     """The running canary: step, split, last analysis."""
     _, exp = _canary(name)
     data = {"id": exp.id, "step_index": exp.step_index, "steps": exp.steps, "split": exp.split,
             "guardrails": exp.guardrails, "last": exp.analyses[-1].model_dump(mode="json") if exp.analyses else None}
-    print_json(data) if json_out else print(f"{exp.id}: step {exp.step_index + 1}/{len(exp.steps or [])} "
-                                            f"at {exp.split:.0%}; last decision "
-                                            f"{exp.analyses[-1].decision if exp.analyses else 'none'}")
+    _done(data, f"{exp.id}: step {exp.step_index + 1}/{len(exp.steps or [])} at {exp.split:.0%}; last decision "
+                f"{exp.analyses[-1].decision if exp.analyses else 'none'}", json_out)
 
 
 @app.command("advance")
-def advance(name: str, reason: Annotated[str | None, typer.Option("--reason")] = None) -> None:
+def advance(name: NAME, reason: REASON = None, json_out: JSON = False) -> None:
     """Raise the canary to its next step by hand; the last step (100%) promotes the candidate and completes it."""
     reg, exp = _canary(name)
     steps = exp.steps or []
     nxt = exp.step_index + 1
     if nxt >= len(steps) or steps[nxt] >= 100:
         reg.promote(name, exp.treatment, "production", reason=reason or f"canary {exp.id} completed by hand")
-        print(f"{exp.id}: {name}@{exp.treatment} promoted to production; canary completed")
+        _done({"id": exp.id, "status": "shipped", "production": exp.treatment},
+              f"{exp.id}: {name}@{exp.treatment} promoted to production; canary completed", json_out)
         return
-    reg.update_experiment(name, exp.id, split=steps[nxt] / 100, step_index=nxt, reason=reason or "manual advance")
-    print(f"{exp.id}: {steps[nxt]:g}%")
+    new = reg.update_experiment(name, exp.id, split=steps[nxt] / 100, step_index=nxt, reason=reason or "manual advance")
+    _done(new.model_dump(mode="json"), f"{exp.id}: {steps[nxt]:g}%", json_out)
 
 
 @app.command("abort")
-def abort(name: str, reason: Annotated[str | None, typer.Option("--reason")] = None) -> None:
+def abort(name: NAME, reason: REASON = None, json_out: JSON = False) -> None:
     """Send all traffic back to production at once."""
     reg, exp = _canary(name)
-    reg.update_experiment(name, exp.id, split=0.0, status="rolled_back", reason=reason or "manual abort")
-    print(f"{exp.id} aborted: 0%")
+    new = reg.update_experiment(name, exp.id, split=0.0, status="rolled_back", reason=reason or "manual abort")
+    _done(new.model_dump(mode="json"), f"{exp.id} aborted: 0%", json_out)

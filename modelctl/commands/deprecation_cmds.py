@@ -17,7 +17,7 @@ app = typer.Typer(no_args_is_help=True, help="Deprecation-notice scanning and mi
 def scan(
     source: Annotated[list[str] | None, typer.Option("--source", help="KIND=URL_OR_PATH (repeatable)")] = None,
     today: Annotated[str | None, typer.Option("--today", help="YYYY-MM-DD (default: today, UTC)")] = None,
-    json_out: Annotated[bool, typer.Option("--json")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Scan sources, match the registry, update plans; exit 4 when a source failed."""
     from tasks.deprecations.scan import parse_sources, run_scan
@@ -47,7 +47,7 @@ def scan(
 
 
 @app.command("list")
-def list_(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+def list_(json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
     """Every deprecation plan in the registry."""
     rows = [{"model": r.name, **p.model_dump(mode="json", exclude_none=True)}
             for r in open_registry().list_models() for p in r.deprecation_plans]

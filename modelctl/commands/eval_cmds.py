@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from modelctl.context import open_registry, parse_ref, print_json
+from modelctl.context import escape_text, open_registry, parse_ref, print_json
 from registry.errors import InvalidInput
 
 app = typer.Typer(no_args_is_help=True, help="Evaluation records and runs.")
@@ -35,8 +35,8 @@ def record(
     suite: Annotated[str, typer.Option("--suite", help="Suite name.")] = "",
     passed: Annotated[bool | None, typer.Option("--passed/--failed", help="The outcome.")] = None,
     scores: Annotated[list[str] | None, typer.Option("--scores", help="KEY=VALUE (repeatable).")] = None,
-    reason: Annotated[str | None, typer.Option("--reason")] = None,
-    json_out: Annotated[bool, typer.Option("--json")] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (recorded in history).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Record an evaluation result on a version's digest (the promotion gate reads the latest)."""
     if passed is None:
@@ -62,7 +62,7 @@ def run(
     suite: Annotated[str, typer.Argument(help="Suite YAML file.")],
     candidate: Annotated[str, typer.Option("--candidate", help="NAME@VERSION")],
     baseline: Annotated[str | None, typer.Option("--baseline", help="NAME@ENVIRONMENT or NAME@VERSION")] = None,
-    concurrency: Annotated[int, typer.Option("--concurrency")] = 16,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="Calls in flight per provider.")] = 16,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Call the provider even for cached cases.")] = False,
     promote_to_staging: Annotated[bool, typer.Option("--promote-to-staging",
                                                      help="Point staging at a promoted candidate.")] = False,
@@ -111,4 +111,79 @@ def run(
             ci = "" if not m["ci"] else f" [{m['ci'][0]:.4g}, {m['ci'][1]:.4g}]"
             p = "" if m["p_value"] is None else f"  p={m['p_value']:.3g}"
             print(f"  {m['metric']:<24} {m['candidate']:.4g}{base}{diff}{ci}{p}")
+        print(f"run {result['run_id']}: `modelctl eval show {result['run_id']} --cases` lists the cases side by side")
     raise typer.Exit(EXIT[result["decision"]])
+
+
+@app.command("request")
+def request(
+    candidate: Annotated[str, typer.Argument(help="NAME@VERSION to evaluate.")],
+    suite: Annotated[str | None, typer.Option("--suite", help="Suite path or URI (default: the model's recorded suite).")] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why the evaluation is requested (in the event payload).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Emit modelctl.evaluation.requested: the evaluate-candidate deployment runs it (needs PREFECT_API_URL)."""
+    from tasks.events import request_evaluation
+
+    name, which = parse_ref(candidate)
+    if not isinstance(which, int):
+        raise InvalidInput(f"candidate must be NAME@VERSION with a number, got {candidate!r}", field="candidate")
+    open_registry().get_version(name, which)
+    if not request_evaluation(candidate, suite, reason):
+        raise InvalidInput("no Prefect API configured: set PREFECT_API_URL (or run `make serve`)",
+                           field="PREFECT_API_URL")
+    if json_out:
+        print_json({"event": "modelctl.evaluation.requested", "candidate": candidate, "suite": suite, "reason": reason})
+    else:
+        print(f"requested evaluation of {candidate}")
+
+
+@app.command("show")
+def show(
+    run_id: Annotated[str, typer.Argument(help="The run id printed by `eval run` (the flow run id).")],
+    cases: Annotated[bool, typer.Option("--cases", help="List the cases, candidate next to baseline.")] = False,
+    only_regressions: Annotated[bool, typer.Option("--only-regressions",
+                                                   help="Only cases where the candidate is worse.")] = False,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many cases (0: all).")] = 20,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """The per-case results kept for a run (Parquet beside the evaluation cache)."""
+    from registry.settings import get_settings
+    from tasks.evaluation.case_results import read_case_results, side_by_side
+
+    frame = read_case_results(get_settings().cache, run_id)
+    if not len(frame):
+        raise InvalidInput(f"no per-case results for run {run_id!r} in {get_settings().cache}", field="run_id")
+    versions = frame.drop_duplicates("ref")[["ref", "role", "digest", "suite_digest"]].to_dict(orient="records")
+    cand = frame[frame["role"] == "candidate"]
+    base = frame[frame["role"] == "baseline"]
+    rows = side_by_side(cand, base if len(base) else None, limit=limit or None,
+                        only_regressions=only_regressions) if cases or only_regressions else []
+    if json_out:
+        print_json({"run_id": run_id, "versions": versions, "cases": [r.to_dict() for r in rows]})
+        return
+    for v in versions:
+        part = frame[frame["ref"] == v["ref"]]
+        print(f"{v['role']:<9} {v['ref']}  digest {v['digest'][:12]}  suite {v['suite_digest'][:12]}  "
+              f"{part['case_id'].nunique()} cases, {int(part['error'].notna().sum())} errors")
+    refs = {v["role"]: v["ref"] for v in versions}
+    for r in rows:
+        mark = "REGRESSION " if r.regression else ""
+        diff = "" if r.diff is None else f"  diff {r.diff:+.3g}"
+        print(f"\n{mark}{escape_text(r.case_id)}{diff}")
+        print(f"  input:    {_short(r.input)}")
+        print(f"  expected: {_short(r.expected)}")
+        print(f"  {refs.get('candidate', 'candidate')}: {_short(r.candidate_output)}  [{_scores(r.candidate_scores)}]")
+        if "baseline" in refs:
+            print(f"  {refs['baseline']}: {_short(r.baseline_output)}  [{_scores(r.baseline_scores)}]")
+    if (cases or only_regressions) and not rows:
+        print("\n(no regressions)" if only_regressions else "\n(no cases)")
+
+
+def _short(text: object, width: int = 200) -> str:
+    value = "—" if text is None else str(text).replace("\n", " ")
+    return escape_text(value if len(value) <= width else value[: width - 1] + "…")
+
+
+def _scores(scores: dict[str, float]) -> str:
+    return ", ".join(f"{k}={v:.3g}" for k, v in sorted(scores.items())) or "no scores"

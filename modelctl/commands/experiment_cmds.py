@@ -8,12 +8,13 @@ import typer
 
 from modelctl.context import open_registry, parse_ref, print_json
 from registry.errors import InvalidInput
+from registry.numbers import finite
 
 if TYPE_CHECKING:
     from registry.service import Registry
 
 app = typer.Typer(no_args_is_help=True, help="A/B experiments on a model's production traffic.")
-JsonOpt = Annotated[bool, typer.Option("--json")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
 def parse_guardrails(items: list[str] | None) -> dict[str, float]:
@@ -31,6 +32,7 @@ def parse_guardrails(items: list[str] | None) -> dict[str, float]:
         except ValueError as exc:
             raise InvalidInput(f"guardrail {item!r}: MAX_REGRESSION must be a number (0.05 = 5%)",
                                field="guardrail") from exc
+        finite(out[metric], f"guardrail {metric}", minimum=0)
     return out
 
 
@@ -44,17 +46,17 @@ def version_number(reg: Registry, ref: str, model: str) -> int:
 
 @app.command("start")
 def start(
-    name: str,
+    name: Annotated[str, typer.Argument(help="Model name.")],
     control: Annotated[str, typer.Option("--control", help="NAME@VERSION or NAME@production")],
     treatment: Annotated[str, typer.Option("--treatment", help="NAME@VERSION")],
     split: Annotated[float, typer.Option("--split", help="Treatment share of production traffic, e.g. 0.10")],
-    primary: Annotated[str, typer.Option("--primary")] = "quality_score",
+    primary: Annotated[str, typer.Option("--primary", help="Primary metric (decides ship or rollback).")] = "quality_score",
     guardrail: Annotated[list[str] | None, typer.Option("--guardrail", help="METRIC:MAX_REGRESSION (repeatable)")] = None,
-    min_effect: Annotated[float, typer.Option("--min-effect")] = 0.01,
+    min_effect: Annotated[float, typer.Option("--min-effect", help="Smallest effect worth shipping.")] = 0.01,
     min_samples: Annotated[int | None, typer.Option("--min-samples", help="Users per arm before a ship")] = None,
-    max_days: Annotated[float | None, typer.Option("--max-days")] = None,
+    max_days: Annotated[float | None, typer.Option("--max-days", help="Days before the test is due.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Start without a passing eval of the treatment")] = False,
-    reason: Annotated[str | None, typer.Option("--reason")] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (recorded in history).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Start an A/B test splitting NAME's production traffic."""
@@ -74,16 +76,21 @@ def start(
 
 
 @app.command("stop")
-def stop(experiment_id: str, reason: Annotated[str | None, typer.Option("--reason")] = None) -> None:
+def stop(experiment_id: Annotated[str, typer.Argument(help="Experiment id (NAME-exp-N).")],
+         reason: Annotated[str | None, typer.Option("--reason", help="Why (recorded in history).")] = None,
+         json_out: JsonOpt = False) -> None:
     """Stop an experiment; production traffic returns to the production version."""
     reg = open_registry()
     model, _ = reg.find_experiment(experiment_id)
-    reg.stop_experiment(model, experiment_id, reason=reason)
-    print(f"stopped {experiment_id}")
+    exp = reg.stop_experiment(model, experiment_id, reason=reason)
+    if json_out:
+        print_json({"id": exp.id, "model": model, "status": exp.status, "stopped_at": exp.stopped_at})
+    else:
+        print(f"stopped {experiment_id}")
 
 
 @app.command("show")
-def show(experiment_id: str, json_out: JsonOpt = False) -> None:
+def show(experiment_id: Annotated[str, typer.Argument(help="Experiment id (NAME-exp-N).")], json_out: JsonOpt = False) -> None:
     """An experiment with its analyses."""
     from modelctl.context import to_json
 
@@ -105,5 +112,13 @@ def list_(json_out: JsonOpt = False) -> None:
     if json_out:
         print_json(rows)
         return
-    for row in rows or [{"id": "(no experiments)"}]:
-        print("  ".join(f"{v}" for v in row.values()))
+    if not rows:
+        print("(no experiments)")
+        return
+    header = {"id": "ID", "model": "MODEL", "kind": "KIND", "status": "STATUS", "control": "CONTROL",
+              "treatment": "TREATMENT", "split": "SPLIT", "primary": "PRIMARY", "last_decision": "LAST DECISION"}
+    cells = [{k: ("-" if v is None else f"{v:.0%}" if k == "split" else f"@{v}" if k in ("control", "treatment")
+                  else str(v)) for k, v in row.items()} for row in rows]
+    widths = {k: max(len(header[k]), *(len(c[k]) for c in cells)) for k in header}
+    for line in [header, *cells]:
+        print("  ".join(line[k].ljust(widths[k]) for k in header).rstrip())

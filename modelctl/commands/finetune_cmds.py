@@ -25,15 +25,15 @@ def run(
     data: Annotated[str | None, typer.Option("--data", help="JSONL/CSV/Parquet path or s3:// URI "
                                                             "(default: the request log).")] = None,
     suite: Annotated[str | None, typer.Option("--suite", help="Suite YAML (default: the model's).")] = None,
-    min_samples: Annotated[int, typer.Option("--min-samples")] = 5000,
-    epochs: Annotated[int | None, typer.Option("--epochs")] = None,
-    learning_rate_multiplier: Annotated[float | None, typer.Option("--learning-rate-multiplier")] = None,
+    min_samples: Annotated[int, typer.Option("--min-samples", help="Fewest verified examples to train on (the seed: 5000).")] = 5000,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs (the trainer's default when unset).")] = None,
+    learning_rate_multiplier: Annotated[float | None, typer.Option("--learning-rate-multiplier", help="OpenAI learning-rate multiplier.")] = None,
     split: Annotated[str, typer.Option("--split", help="train,validation,test fractions")] = "0.8,0.1,0.1",
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the split (and the job).")] = 0,
     ab_split: Annotated[float, typer.Option("--ab-split", help="Treatment share of production traffic.")] = 0.10,
     ab_days: Annotated[float, typer.Option("--ab-days", help="Experiment length in days.")] = 7,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Collect, validate and split only.")] = False,
-    json_out: Annotated[bool, typer.Option("--json")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     prefect: Annotated[bool, typer.Option("--prefect", help="Run as the fine-tune flow (default when "
                                                             "PREFECT_API_URL is set)")] = False,
 ) -> None:
@@ -76,8 +76,9 @@ def _print(result: object) -> None:
 
     assert isinstance(result, FineTuneResult)
     ds = result.dataset
-    dropped = ", ".join(f"{k} {v}" for k, v in ds["dropped"].items())
-    print(f"collect:  {ds['read']} read from {ds['source']}; {ds['rows']} kept (dropped: {dropped})")
+    dropped = ", ".join(f"{k} {v}" for k, v in ds["dropped"].items() if k != "redacted")
+    print(f"collect:  {ds['read']} read from {ds['source']}; {ds['rows']} kept (dropped: {dropped}; "
+          f"redacted {ds['dropped'].get('redacted', 0)})")
     print(f"validate: {ds['rows']} examples, max {ds['tokens']['max_tokens']} tokens per example")
     print(f"split:    train {result.split['train']}, validation {result.split['validation']}, "
           f"test {result.split['test']}  sha256 {ds['sha256'][:16]}")

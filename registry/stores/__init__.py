@@ -17,9 +17,10 @@ def open_store(uri: str) -> Store:
     if "://" in uri:
         raise InvalidInput(f"unsupported registry URI scheme: {uri} (use a directory path or s3://)",
                            field="registry")
+    from registry.settings import get_settings
     from registry.stores.file import FileStore
 
-    return FileStore(uri)
+    return FileStore(uri, lock_timeout=get_settings().lock_timeout_seconds)
 
 
 __all__ = ["Store", "open_store"]

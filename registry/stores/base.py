@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -11,7 +12,7 @@ from pydantic import ValidationError
 
 from registry import yamlio
 from registry.entities import NAME_PATTERN, SCHEMA_VERSION, ModelRecord
-from registry.errors import InvalidInput, SchemaError, StoreUnavailable
+from registry.errors import DamagedDocument, InvalidInput, SchemaError
 
 Mutation = Callable[[ModelRecord | None], ModelRecord | None]
 _NAME = re.compile(NAME_PATTERN)
@@ -34,27 +35,51 @@ def check_aux_key(key: str) -> str:
     return key
 
 
+_END_MARKER = b"# sha256 "
+
+
 def encode_record(record: ModelRecord) -> bytes:
-    """The stored form of a model: YAML, human-readable and git-diffable."""
-    return yamlio.dumps(record.model_dump(mode="json", exclude_none=True)).encode()
+    """The stored form of a model: YAML, human-readable and git-diffable, ending with a checksum line
+    (``# sha256 <hex of everything above>``) so that a document truncated anywhere is detected."""
+    body = yamlio.dumps(record.model_dump(mode="json", exclude_none=True)).encode()
+    return body + _END_MARKER + hashlib.sha256(body).hexdigest().encode() + b"\n"
+
+
+def split_end_marker(data: bytes) -> tuple[bytes, str | None]:
+    """(body, checksum) of a stored document; checksum None when the document has no end marker."""
+    trimmed = data.rstrip(b" \r\n")
+    cut = trimmed.rfind(b"\n") + 1
+    last = trimmed[cut:]
+    if not last.startswith(_END_MARKER):
+        return data, None
+    return trimmed[:cut], last[len(_END_MARKER):].decode("ascii", errors="replace").strip()
 
 
 def decode_record(data: bytes, where: str) -> ModelRecord:
-    """Parse a stored model document, migrating older schemas and refusing newer ones."""
-    from registry.migrations import migrate_model_doc
+    """Parse a stored model document, migrating older schemas and refusing newer or damaged ones."""
+    from registry.migrations import FIRST_WITH_END_MARKER, migrate_model_doc
 
+    body, checksum = split_end_marker(data)
+    if checksum is not None and hashlib.sha256(body).hexdigest() != checksum:
+        raise DamagedDocument(f"{where}: damaged model document (its checksum does not match its content); "
+                              "restore it from a backup or `modelctl copy`")
     try:
-        doc: Any = yamlio.loads(data)
+        doc: Any = yamlio.loads(body)
     except Exception as exc:
-        raise StoreUnavailable(f"{where}: unreadable model document: {exc}") from exc
+        raise DamagedDocument(f"{where}: unreadable model document: {exc}") from exc
     if not isinstance(doc, dict):
-        raise StoreUnavailable(f"{where}: model document is not a mapping")
+        raise DamagedDocument(f"{where}: model document is not a mapping")
+    stored_version = doc.get("schema_version", 0)
+    if checksum is None and isinstance(stored_version, int) and \
+            FIRST_WITH_END_MARKER <= stored_version <= SCHEMA_VERSION:
+        raise DamagedDocument(f"{where}: truncated model document (the end marker is missing); restore it "
+                              "from a backup or `modelctl copy`")
     doc = migrate_model_doc(doc, where)
     try:
         return ModelRecord.model_validate(doc)
     except ValidationError as exc:
-        raise StoreUnavailable(f"{where}: invalid model document: {exc.errors()[0]['msg']} "
-                               f"at {'.'.join(map(str, exc.errors()[0]['loc']))}") from exc
+        raise DamagedDocument(f"{where}: invalid model document: {exc.errors()[0]['msg']} "
+                              f"at {'.'.join(map(str, exc.errors()[0]['loc']))}") from exc
 
 
 def serving_view(record: ModelRecord) -> ModelRecord:

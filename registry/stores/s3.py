@@ -3,11 +3,16 @@
 A create uses ``IfNoneMatch="*"`` and an update ``IfMatch=<etag read>``. When another writer got
 there first (412 PreconditionFailed, or 409 ConditionalRequestConflict) the change is re-read,
 re-applied and retried with jittered exponential backoff, a bounded number of times.
+
+Every change carries an idempotency token: the ids of the history events it adds. When the response
+to a committed PUT is lost, botocore retries it and gets 412; the re-read document then already holds
+our token, and that is success, never a second application of the same change.
 The endpoint comes from the standard AWS settings (``AWS_ENDPOINT_URL``).
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +35,21 @@ from registry.stores.base import (
 )
 
 MAX_ATTEMPTS = 40
+log = logging.getLogger("modelctl.store")
+
+
+def idempotency_tokens(current: ModelRecord | None, new: ModelRecord) -> set[str]:
+    """The ids of the history events a change adds: its idempotency token."""
+    before = {e.id for e in current.history} if current is not None else set()
+    return {e.id for e in new.history if e.id not in before}
+
+
+def _holds_our_change(current: ModelRecord, got: tuple[bytes, str] | None, tokens: set[str],
+                      bodies: set[bytes]) -> bool:
+    """True when a previous attempt of this change is what the store holds (its response was lost)."""
+    if tokens and any(e.id in tokens for e in current.history):
+        return True
+    return got is not None and got[0] in bodies
 _CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
 
 
@@ -158,19 +178,38 @@ class S3Store(Store):
 
     def update(self, name: str, mutate: Mutation) -> ModelRecord | None:
         key = self._key("models", f"{check_name(name)}.yaml")
+        tokens: set[str] = set()  # history event ids of every attempt: any of them stored = committed
+        bodies: set[bytes] = set()
         for attempt in range(MAX_ATTEMPTS):
             got = self._get(key)
             current = decode_record(got[0], key) if got else None
+            if current is not None and attempt and _holds_our_change(current, got, tokens, bodies):
+                assert got is not None
+                self._refresh_serving(name, current, got[1])
+                return current
             new = mutate(current)
             if new is None:
                 return None
-            etag = self._put(key, encode_record(new), if_match=got[1] if got else None, create=got is None)
+            tokens |= idempotency_tokens(current, new)
+            body = encode_record(new)
+            bodies.add(body)
+            etag = self._put(key, body, if_match=got[1] if got else None, create=got is None)
             if etag is not None:
-                self._write_serving(name, new, etag)
+                self._refresh_serving(name, new, etag)
                 return new
             time.sleep(min(2.0, 0.01 * 2 ** min(attempt, 8)) * random.uniform(0.5, 1.5))
         raise VersionConflict(f"{self.uri}: gave up updating model {name!r} after {MAX_ATTEMPTS} "
                               "conflicting concurrent writes; try again")
+
+    def _refresh_serving(self, name: str, record: ModelRecord, etag: str) -> None:
+        """The change is committed: a failure of the derived view is reported, never raised."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._write_serving(name, record, etag)
+        except (StoreUnavailable, ClientError) as exc:
+            log.warning("committed; the derived serving view of %s was not updated (%s): readers use the "
+                        "model document until the next change rebuilds it", name, exc)
 
     def _write_serving(self, name: str, record: ModelRecord, etag: str) -> None:
         """Derived serving document (unconditional: a stale one is detected by its ETag stamp)."""

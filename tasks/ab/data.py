@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from registry.errors import InvalidInput
+from tasks.ab.validate import MAX_ABS, RANGES, as_float
 
 REQUIRED = ["variant", "user_id", "latency_ms", "cost_usd", "error"]
 OPTIONAL = ["experiment_id", "timestamp", "model", "quality_score", "thumbs_up", "input_tokens", "output_tokens"]
@@ -139,21 +140,17 @@ def _strings(table: pa.Table, name: str) -> pa.ChunkedArray:
     return col.cast(pa.string())
 
 
-def _numbers(table: pa.Table, name: str, source: str) -> np.ndarray:
+def _numbers(table: pa.Table, name: str, source: str, offset: int = 0) -> np.ndarray:
+    """A numeric column as float64 (NaN where empty), checked: numbers, finite, in range (``validate``)."""
     if name not in table.column_names:
         return np.full(table.num_rows, np.nan)
-    col = table[name]
-    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-        lowered = pc.utf8_lower(col)
-        col = pc.if_else(pc.equal(lowered, "true"), "1", pc.if_else(pc.equal(lowered, "false"), "0", col))
-        col = pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
-    try:
-        values = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise InvalidInput(f"expected numbers: {str(exc).splitlines()[0]}", file=source, field=name) from exc
-    finite = values[~np.isnan(values)]
-    if not np.isfinite(finite).all():
-        raise InvalidInput("infinite values are not measurements", file=source, field=name)
+    values = as_float(table[name], name, source, offset)
+    low, high = RANGES.get(name, (0.0, MAX_ABS))
+    bad = np.flatnonzero(~np.isnan(values) & ((values < low) | (values > high) | ~np.isfinite(values)))
+    if len(bad):
+        i = int(bad[0])
+        raise InvalidInput(f"{values[i]!r} is outside [{low:g}, {high:g}] (data row {offset + i + 1})",
+                           file=source, field=name)
     return values
 
 
@@ -310,14 +307,8 @@ def reduce_table(table: pa.Table, source: str, experiment_id: str | None, window
     tokens = [c for c in ("input_tokens", "output_tokens") if c in names]
     for start in range(0, rows, CHUNK_ROWS):
         part = table.slice(start, CHUNK_ROWS)
-        cols = {name: _numbers(part, name, source) for name in ("latency_ms", "cost_usd", "error", "quality_score",
-                                                                "thumbs_up", *tokens)}
-        for name in ("quality_score", "thumbs_up"):
-            bad = (cols[name] < 0) | (cols[name] > 1)
-            if bad.any():
-                row = int(np.flatnonzero(bad)[0])
-                raise InvalidInput(f"{name} must be in [0, 1], got {cols[name][row]:g} (row {start + row + 1})",
-                                   file=source, field=name)
+        cols = {name: _numbers(part, name, source, start) for name in ("latency_ms", "cost_usd", "error",
+                                                                       "quality_score", "thumbs_up", *tokens)}
         cols["tokens"] = sum((cols[c] for c in tokens), np.zeros(len(cols["latency_ms"]))) if tokens \
             else np.full(len(cols["latency_ms"]), np.nan)
         i, rows_here = idx[start:start + CHUNK_ROWS], arm_rows[start:start + CHUNK_ROWS]

@@ -187,7 +187,7 @@ def _check(groups: list[tuple[Any, ...]], source: str, experiment_id: str | None
         for g in groups:
             bad = next((v for v in (g[lo], g[hi]) if v is not None and not 0 <= v <= 1), None)
             if bad is not None:
-                raise InvalidInput(f"{name} must be in [0, 1], got {bad:g}", file=source, field=name)
+                raise InvalidInput(f"{bad:g} is outside [0, 1] (a {name} value)", file=source, field=name)
     present = sorted({str(g[1]) for g in groups if g[1]}) if has_experiment and experiment_id is not None else []
     if require_experiment and experiment_id is not None and has_experiment and rows \
             and experiment_id not in present:

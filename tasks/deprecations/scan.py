@@ -106,13 +106,20 @@ def diff(previous: dict[str, dict[str, Any]], current: dict[str, dict[str, Any]]
 
 
 def run_scan(registry: Registry, sources: list[tuple[str, str]], today: date | None = None,
-             plugins: dict[str, Callable[..., list[Notice]]] | None = None) -> ScanResult:
-    """Scan, match, diff against the previous scan, and create or update plans (idempotently)."""
+             plugins: dict[str, Callable[..., list[Notice]]] | None = None,
+             apply_on_failure: bool = False) -> ScanResult:
+    """Scan, match, diff against the previous scan, and create or update plans (idempotently).
+
+    When a source failed, the scan is reported but nothing is written (no plan, no previous-scan
+    document, no event): a failed command leaves the registry byte-for-byte unchanged, unless
+    ``apply_on_failure`` asks to record what the working sources found.
+    """
     today = today or datetime.now(UTC).date()
     records = {r.name: r for r in registry.list_models()}
     refs = version_refs(records.values())
     index = VersionIndex(refs)
     notices, failed, skipped = fetch(sources, {f"{r.provider}:{r.model_id}" for r in refs}, plugins)
+    write = apply_on_failure or not failed
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     previous = json.loads(registry.read_aux(AUX_KEY) or b"{}").get("notices", {})
     current = {n.key: n.to_dict() for n in notices}
@@ -137,11 +144,12 @@ def run_scan(registry: Registry, sources: list[tuple[str, str]], today: date | N
                                  "date_kind": notice.date_kind, "replacement": notice.replacement,
                                  "severity": plan.severity, "source": notice.source})
             old = next((p for p in record.deprecation_plans if p.model_id == plan.model_id), None)
-            if registry.upsert_deprecation_plan(model, plan, reason=f"deprecation scan: {notice.source}"):
+            if write and registry.upsert_deprecation_plan(model, plan, reason=f"deprecation scan: {notice.source}"):
                 events.append(_event("detected" if old is None else "changed", model, plan.affected_versions, plan))
                 if plan.severity == "critical" and (old is None or old.severity != "critical"):
                     events.append(_event("critical", model, plan.affected_versions, plan))
-    registry.write_aux(AUX_KEY, json.dumps({"scanned_at": now, "notices": current}, indent=1).encode())
+    if write:
+        registry.write_aux(AUX_KEY, json.dumps({"scanned_at": now, "notices": current}, indent=1).encode())
     return ScanResult(notices, affected, failed, skipped, changes, events)
 
 

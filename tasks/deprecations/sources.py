@@ -17,8 +17,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tasks.deprecations.parsing import Table, clean, column_roles, parse_date, split_ids, tables_of
 
 DEFAULT_SOURCES: dict[str, str] = {
@@ -275,9 +273,12 @@ def litellm_feed(location: str, pinned: set[str]) -> list[Notice]:
 
 
 def local_feed(location: str, pinned: set[str]) -> list[Notice]:
+    from registry.errors import InvalidInput
+    from registry.yamlio import load_text
+
     try:
-        data = yaml.safe_load(read_text(location)) or {}
-    except yaml.YAMLError as exc:
+        data = load_text(read_text(location), location) or {}
+    except InvalidInput as exc:
         raise SourceFormatError(f"feed={location}: malformed YAML ({exc})") from exc
     entries = data.get("notices") if isinstance(data, dict) else None
     if not isinstance(entries, list):

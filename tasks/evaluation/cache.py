@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import secrets
-from pathlib import Path
 from typing import Any
 
 
@@ -23,45 +20,36 @@ class ResponseCache:
     """A content-addressed store of provider responses."""
 
     def __init__(self, uri: str, namespace: str = "responses") -> None:
-        self.uri = uri
-        self.s3 = uri.startswith("s3://")
-        if self.s3:
-            import boto3
-
-            self.bucket, _, prefix = uri[5:].partition("/")
-            self.prefix = (prefix.rstrip("/") + "/" if prefix else "") + namespace + "/"
-            self.client = boto3.client("s3")
-        else:
-            self.root = Path(uri) / namespace
+        self.uri = uri.rstrip("/") + "/" + namespace
         self.hits = 0
         self.misses = 0
+        self.damaged = 0
 
-    def _path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.json"
+    def _uri(self, key: str) -> str:
+        return f"{self.uri}/{key[:2]}/{key}.json"
 
     def get(self, digest: str, input_key: str, repeat: int) -> dict[str, Any] | None:
-        """The cached response, or None."""
-        key = cache_key(digest, input_key, repeat)
+        """The cached response, or None (a missing, unreadable or damaged entry is a miss)."""
+        from registry.blobs import read_bytes
+
         try:
-            if self.s3:
-                data = self.client.get_object(Bucket=self.bucket, Key=f"{self.prefix}{key}.json")["Body"].read()
-            else:
-                data = self._path(key).read_bytes()
-        except Exception:
+            data = read_bytes(self._uri(cache_key(digest, input_key, repeat)))
+        except OSError:
+            self.misses += 1
+            return None
+        try:
+            value = json.loads(data)
+        except ValueError:
+            value = None
+        if not isinstance(value, dict) or not isinstance(value.get("text"), str):
+            self.damaged += 1  # a damaged entry is a miss (the response is fetched and rewritten), never a result
             self.misses += 1
             return None
         self.hits += 1
-        return json.loads(data)  # type: ignore[no-any-return]
+        return value
 
     def put(self, digest: str, input_key: str, repeat: int, value: dict[str, Any]) -> None:
         """Store a response (atomically on disk)."""
-        key = cache_key(digest, input_key, repeat)
-        data = json.dumps(value, separators=(",", ":")).encode()
-        if self.s3:
-            self.client.put_object(Bucket=self.bucket, Key=f"{self.prefix}{key}.json", Body=data)
-            return
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{key}.{secrets.token_hex(4)}")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        from registry.blobs import write_bytes
+
+        write_bytes(self._uri(cache_key(digest, input_key, repeat)), json.dumps(value, separators=(",", ":")).encode())

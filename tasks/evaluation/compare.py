@@ -286,7 +286,16 @@ def recommend(candidate: VersionSummary, baseline: VersionSummary | None, suite:
         rel = _relative(found)
         limit = allowance.absolute(found.baseline) if allowance.relative else allowance.value
         over = found.candidate - found.baseline
-        if over > max(limit, floors.get(metric, 0.0)):
+        paired_case = comparisons.get(PER_CASE.get(metric, ""))
+        stale = candidate.cached + baseline.cached if metric in PER_CASE else 0
+        if stale:
+            reasons.append(f"{metric}: {_pct(rel)} against the baseline, not judged: {stale} answers came from the "
+                           "cache, so their latency was measured at another time (run with --no-cache to compare)")
+        elif over > max(limit, floors.get(metric, 0.0)) and not _confirmed(paired_case, allowance, floors.get(metric, 0.0)):
+            reasons.append(f"{metric}: {_pct(rel)} against the baseline, but the per-case comparison does not show "
+                           f"a regression beyond {_allowance_text(allowance)} (95% CI "
+                           f"{_ci_text(paired_case)}): noise, not counted")
+        elif over > max(limit, floors.get(metric, 0.0)):
             failed = True
             costly.append(metric)
             reasons.append(f"{metric}: {_pct(rel)} against the baseline ({found.candidate:.4g} vs {found.baseline:.4g}), "
@@ -299,6 +308,23 @@ def recommend(candidate: VersionSummary, baseline: VersionSummary | None, suite:
     rec = Recommendation(decision, reasons, list(comparisons.values()), cases)
     rec.summary = _summary(rec, comparisons, baseline, costly)
     return rec
+
+
+# A percentile moves with a few slow calls; a latency regression also has to show case by case.
+PER_CASE = {"p95_latency_ms": "latency_ms"}
+
+
+def _confirmed(cmp: Comparison | None, allowance: Any, floor: float = 0.0) -> bool:
+    """Whether the paired per-case difference is significantly beyond the allowance and the absolute floor
+    (no paired data: yes)."""
+    if cmp is None or cmp.ci is None or not cmp.baseline:
+        return True
+    limit = allowance.absolute(cmp.baseline) if allowance.relative else allowance.value
+    return cmp.ci[0] > max(limit, floor)
+
+
+def _ci_text(cmp: Comparison | None) -> str:
+    return "n/a" if cmp is None or cmp.ci is None else f"[{cmp.ci[0]:+.4g}, {cmp.ci[1]:+.4g}] ms per case"
 
 
 def _allowance_text(allowance: Any) -> str:

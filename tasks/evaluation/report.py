@@ -47,3 +47,21 @@ def render_eval_markdown(suite_name: str, suite_digest: str, candidate: VersionS
               "95% CI bound of the paired difference; cost and p95 latency are judged against the suite's "
               "allowances (default cost +25%, p95 latency +50% and at least 25 ms)."]
     return "\n".join(lines) + "\n"
+
+
+def human_rows(rows: list[dict[str, Any]], digits: int = 4) -> list[dict[str, Any]]:
+    """Table rows for people: floats to ``digits`` significant digits, CIs as ``[low, high]`` text."""
+    def cell(value: Any) -> Any:
+        if isinstance(value, float):
+            return float(f"{value:.{digits}g}")
+        if isinstance(value, list | tuple) and value and all(isinstance(v, float) for v in value):
+            return "[" + ", ".join(f"{v:.{digits}g}" for v in value) + "]"
+        return value
+
+    return [{k: cell(v) for k, v in row.items()} for row in rows]
+
+
+def artifact_key(prefix: str, subject: str) -> str:
+    """A Prefect artifact key (lowercase letters, digits, dashes) per subject: ``evaluation-ticket-triage``."""
+    slug = "".join(c if c.isalnum() else "-" for c in subject.lower()).strip("-")
+    return f"{prefix}-{'-'.join(p for p in slug.split('-') if p)}"

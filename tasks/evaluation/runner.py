@@ -1,24 +1,33 @@
 """The runner: every (case, repeat) of a suite through the providers layer, concurrently.
 
-Concurrency is bounded per provider by a process-wide semaphore, so batches run by parallel Prefect
-tasks share one limit; the providers' retries and rate limits apply underneath. A failed case is
-recorded with its error and counted in ``error_rate`` — it never stops the run.
+Calls go through the providers' async clients on one event loop (a coroutine per call, not a thread),
+so client CPU is not the ceiling. Concurrency is bounded per run by an asyncio semaphore and per
+provider by a process-wide semaphore, so batches run by parallel Prefect tasks share one limit; the
+providers' retries and rate limits apply underneath. A case's ``variables`` fill the version's
+templates. A failed case is recorded with its error and counted in ``error_rate`` — it never stops
+the run; a provider that cannot be called (``ProviderUnavailable``, or ``TransientProviderError`` after
+every retry) does: the remaining calls are cancelled and the error raised.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from registry.entities import ModelConfig, Pricing
+from registry.templates import render_request
 from tasks.evaluation.cache import ResponseCache
-from tasks.evaluation.scorers import ScoringContext, score_case
+from tasks.evaluation.scorers import MODEL_BACKED, ScoringContext, score_case
+from tasks.evaluation.slots import SharedSlots
 from tasks.evaluation.suite import Case, ScorerSpec
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -56,31 +65,33 @@ class CaseResult:
         return asdict(self)
 
 
-_semaphores: dict[str, threading.BoundedSemaphore] = {}
-_semaphore_lock = threading.Lock()
+_slots: dict[str, SharedSlots] = {}
+_slots_lock = threading.Lock()
 
 
-def provider_slots(provider: str, concurrency: int) -> threading.BoundedSemaphore:
-    """The process-wide concurrency limit of one provider."""
+def provider_slots(provider: str, concurrency: int) -> SharedSlots:
+    """The process-wide concurrency limit of one provider (shared by every event loop of the process)."""
     key = f"{provider}:{concurrency}"
-    with _semaphore_lock:
-        if key not in _semaphores:
-            _semaphores[key] = threading.BoundedSemaphore(concurrency)
-        return _semaphores[key]
+    with _slots_lock:
+        if key not in _slots:
+            _slots[key] = SharedSlots(concurrency)
+        return _slots[key]
 
 
-def _call(target: Target, case: Case, repeat: int, cache: ResponseCache | None,
-          slots: threading.BoundedSemaphore) -> tuple[dict[str, Any] | None, BaseException | None, bool]:
-    from tasks.providers import ProviderUnavailable, TransientProviderError, complete
+async def _call(target: Target, case: Case, repeat: int, cache: ResponseCache | None,
+                slots: SharedSlots, limit: asyncio.Semaphore,
+                ) -> tuple[dict[str, Any] | None, BaseException | None, bool]:
+    from tasks.providers import ProviderUnavailable, TransientProviderError, acomplete
 
     if cache is not None:
         hit = cache.get(target.digest, case.input_key(), repeat)
         if hit is not None:
             return hit, None, True
     try:
-        with slots:
-            done = complete(target.config, case.messages(), pricing=target.pricing, model=target.name,
-                            version=target.version)
+        config, messages = render_request(target.config, case.messages(), case.variables)
+        async with limit, slots:
+            done = await acomplete(config, messages, pricing=target.pricing, model=target.name,
+                                   version=target.version)
     except (ProviderUnavailable, TransientProviderError):
         raise  # the provider cannot be called: the run stops, nothing is scored as quality
     except Exception as exc:  # recorded, counted in error_rate; never a crash of the run
@@ -92,12 +103,8 @@ def _call(target: Target, case: Case, repeat: int, cache: ResponseCache | None,
     return value, None, False
 
 
-def run_one(target: Target, case: Case, repeat: int, scorers: list[ScorerSpec], cache: ResponseCache | None,
-            slots: threading.BoundedSemaphore, ctx: ScoringContext) -> CaseResult:
-    """Call (or read from the cache) and score one (case, repeat)."""
-    value, error, cached = _call(target, case, repeat, cache, slots)
-    if value is None:
-        return CaseResult(case.id, repeat, None, str(error), type(error).__name__, 0.0, 0, 0, 0.0, False)
+def _score(value: dict[str, Any], case: Case, repeat: int, cached: bool, scorers: list[ScorerSpec],
+           ctx: ScoringContext) -> CaseResult:
     try:
         scores = score_case(scorers, value["text"], case, ctx)
     except Exception as exc:
@@ -106,6 +113,17 @@ def run_one(target: Target, case: Case, repeat: int, scorers: list[ScorerSpec], 
                           cached)
     return CaseResult(case.id, repeat, value["text"], None, None, value["latency_ms"], value["input_tokens"],
                       value["output_tokens"], value["cost_usd"], cached, scores)
+
+
+async def run_one(target: Target, case: Case, repeat: int, scorers: list[ScorerSpec], cache: ResponseCache | None,
+                  slots: SharedSlots, limit: asyncio.Semaphore, ctx: ScoringContext) -> CaseResult:
+    """Call (or read from the cache) and score one (case, repeat)."""
+    value, error, cached = await _call(target, case, repeat, cache, slots, limit)
+    if value is None:
+        return CaseResult(case.id, repeat, None, str(error), type(error).__name__, 0.0, 0, 0, 0.0, False)
+    if any(spec.type in MODEL_BACKED for spec in scorers):  # a judge calls a model: keep the loop free
+        return await asyncio.to_thread(_score, value, case, repeat, cached, scorers, ctx)
+    return _score(value, case, repeat, cached, scorers, ctx)
 
 
 def run_cases(target: Target, cases: Iterable[Case], scorers: list[ScorerSpec], *, repeats: int = 1,
@@ -120,29 +138,54 @@ def run_cases(target: Target, cases: Iterable[Case], scorers: list[ScorerSpec], 
         remaining calls are cancelled.
     """
     warm(target)
+    return run_coroutine(arun_cases(target, cases, scorers, repeats=repeats, concurrency=concurrency, cache=cache,
+                                    ctx=ctx, progress=progress))
+
+
+async def arun_cases(target: Target, cases: Iterable[Case], scorers: list[ScorerSpec], *, repeats: int = 1,
+                     concurrency: int = 16, cache: ResponseCache | None = None, ctx: ScoringContext | None = None,
+                     progress: bool | None = None) -> list[CaseResult]:
+    """``run_cases`` on the running event loop."""
     work = [(case, r) for case in cases for r in range(repeats)]
     slots = provider_slots(target.config.provider, concurrency)
+    limit = asyncio.Semaphore(concurrency)
     ctx = ctx or ScoringContext()
     show = sys.stderr.isatty() if progress is None else progress
-    pool = ThreadPoolExecutor(max_workers=concurrency)
-    futures = [pool.submit(run_one, target, case, r, scorers, cache, slots, ctx) for case, r in work]
+    tasks = [asyncio.ensure_future(run_one(target, case, r, scorers, cache, slots, limit, ctx)) for case, r in work]
     try:
         if not show:
-            return [f.result() for f in futures]
+            return list(await asyncio.gather(*tasks))
         from rich.progress import Progress
 
         with Progress(transient=True) as bar:
-            task = bar.add_task(f"{target.ref}", total=len(futures))
-            results = []
-            for f in futures:
-                results.append(f.result())
-                bar.advance(task)
-            return results
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
+            task = bar.add_task(f"{target.ref}", total=len(tasks))
+            for t in tasks:
+                t.add_done_callback(lambda _: bar.advance(task))
+            return list(await asyncio.gather(*tasks))
+    except BaseException:  # Ctrl-C, or a provider that cannot be called: cancel the queued cases
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         raise
-    finally:
-        pool.shutdown(wait=True)
+
+
+def run_coroutine(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to its end on a fresh event loop (in a fresh thread when this one already runs a
+    loop); the loop's provider clients are closed before it ends."""
+    from tasks.providers.base import aclose_loop_clients
+
+    async def run_and_close() -> T:
+        try:
+            return await coro
+        finally:
+            await aclose_loop_clients()
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(run_and_close())
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, run_and_close()).result()
 
 
 def warm(target: Target) -> None:

@@ -1,10 +1,16 @@
 """Scorers: per-case scores in [0, 1] (None when a case cannot be scored), plus classification
 aggregates. Scorers that need a model (embedding similarity, LLM-as-judge) call a registered version
 through the providers layer; the judge must be a pinned version number with its own cache.
+
+Configuration is trusted, suites are data: a suite names a custom scorer only by a name that the
+installation allows, from the ``modelctl.scorers`` entry-point group or the ``custom_scorers`` mapping
+(name -> ``module:function``) of the MODELCTL_CONFIG file. A ``module:function`` written in a suite is
+refused: it would let a data file run any importable callable.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import math
@@ -15,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from registry.errors import InvalidInput
-from tasks.evaluation.suite import Case, ScorerSpec
+from tasks.evaluation.cases import Case, ScorerSpec
 
 BINARY = {"exact_match", "contains", "regex", "json_valid", "json_schema", "numeric", "accuracy"}
 LOWER_IS_BETTER = {"error_rate", "latency_ms", "p50_latency_ms", "p95_latency_ms", "p99_latency_ms",
@@ -218,13 +224,49 @@ MODEL_BACKED: dict[str, Callable[..., float | None]] = {
 }
 
 
-def _custom(spec: ScorerSpec) -> Callable[..., float | None]:
-    target = spec.params.get("function") or spec.type
-    module, _, attr = str(target).partition(":")
+ENTRY_POINT_GROUP = "modelctl.scorers"
+
+
+def allowed_custom_scorers() -> dict[str, str]:
+    """Name -> ``module:function`` of every custom scorer this installation allows."""
+    from registry.settings import get_settings
+
+    return dict(_allowed(get_settings().config))
+
+
+@functools.lru_cache(maxsize=16)
+def _allowed(config_path: str | None) -> tuple[tuple[str, str], ...]:
+    from importlib.metadata import entry_points
+
+    from registry.settings import load_file_config
+
+    allowed = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    allowed.update(load_file_config(config_path).custom_scorers)
+    return tuple(allowed.items())
+
+
+def _import_target(name: str, target: str) -> Callable[..., float | None]:
+    module, _, attr = target.partition(":")
     try:
-        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise ValueError(f"custom scorer {target!r} not importable as module:function ({exc})") from exc
+        fn = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError, ValueError, TypeError) as exc:
+        raise ValueError(f"custom scorer {name!r} ({target}) is not importable: {exc}") from exc
+    if not callable(fn):
+        raise ValueError(f"custom scorer {name!r} ({target}) is not callable")
+    return fn  # type: ignore[no-any-return]
+
+
+def _custom(spec: ScorerSpec) -> Callable[..., float | None]:
+    name = str(spec.params.get("function") or spec.type)
+    allowed = allowed_custom_scorers()
+    if name not in allowed:
+        if ":" in name:
+            raise ValueError(f"custom scorer {name!r}: a suite cannot name module:function; register the "
+                             f"scorer under a name in the {ENTRY_POINT_GROUP!r} entry-point group or in "
+                             "`custom_scorers` of MODELCTL_CONFIG, and use that name")
+        known = ", ".join(sorted(allowed)) or "none configured"
+        raise ValueError(f"unknown custom scorer {name!r} (allowed: {known})")
+    return _import_target(name, allowed[name])
 
 
 def check_scorer(spec: ScorerSpec) -> None:
@@ -237,11 +279,12 @@ def check_scorer(spec: ScorerSpec) -> None:
         if spec.type == "embedding_similarity" and not spec.params.get("model"):
             raise ValueError("embedding_similarity needs `model: NAME@ENVIRONMENT|VERSION`")
         return
-    if spec.type == "custom" or ":" in spec.type:
+    if spec.type == "custom" or ":" in spec.type or spec.type in allowed_custom_scorers():
         _custom(spec)
         return
     known = sorted([*PER_CASE, *MODEL_BACKED, "custom"])
-    raise ValueError(f"unknown scorer type {spec.type!r}; one of {', '.join(known)} or module:function")
+    raise ValueError(f"unknown scorer type {spec.type!r}; one of {', '.join(known)} or an allowed custom "
+                     "scorer name")
 
 
 def metric_name(spec: ScorerSpec) -> str:

@@ -27,7 +27,7 @@ import json
 import operator
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,6 +35,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from registry.errors import InvalidInput
 from registry.yamlio import load_located
+from tasks.evaluation.cases import Case, ScorerSpec
+from tasks.evaluation.scorers import check_scorer
+
+__all__ = ["Case", "Gate", "LoadedSuite", "Margin", "ScorerSpec", "Suite", "load_suite", "parse_dataset"]
 
 _GATE = re.compile(r"^\s*(>=|<=|>|<|==)\s*(-?\d+(?:\.\d+)?(?:[eE]-?\d+)?)\s*(%?)\s*$")
 OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": operator.le, ">": operator.gt,
@@ -86,22 +90,6 @@ def parse_margin(text: str | float) -> Margin:
     return Margin(float(s))
 
 
-class ScorerSpec(BaseModel):
-    """One scorer: a ``type`` plus its parameters (extra keys are the parameters)."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-    type: str
-    name: str | None = None
-
-    @property
-    def metric(self) -> str:
-        return self.name or self.type
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
-
-
 def _check_gate(value: str | float) -> str | float:
     parse_gate("", value)
     return value
@@ -151,25 +139,6 @@ class Suite(BaseModel):
 
 
 @dataclass(frozen=True)
-class Case:
-    """One dataset row: an input (text or chat messages), an optional expected answer, metadata."""
-
-    id: str
-    input: str | list[dict[str, Any]]
-    expected: Any = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    def messages(self) -> list[dict[str, Any]]:
-        if isinstance(self.input, str):
-            return [{"role": "user", "content": self.input}]
-        return list(self.input)
-
-    def input_key(self) -> str:
-        """Canonical text of the input (for the cache key)."""
-        return self.input if isinstance(self.input, str) else json.dumps(self.input, sort_keys=True)
-
-
-@dataclass(frozen=True)
 class LoadedSuite:
     """A suite with its cases and digest (suite plus dataset sha256)."""
 
@@ -181,41 +150,49 @@ class LoadedSuite:
 
 
 def _read_bytes(uri: str, source: str) -> bytes:
-    if uri.startswith("s3://"):
-        import boto3
+    from registry.blobs import BlobError, read_bytes
 
-        bucket, _, key = uri[5:].partition("/")
-        try:
-            return bytes(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
-        except Exception as exc:
-            raise InvalidInput(f"cannot read dataset {uri}: {exc}", file=source, field="dataset") from exc
     try:
-        return Path(uri).read_bytes()
-    except OSError as exc:
+        return read_bytes(uri)
+    except FileNotFoundError as exc:
         raise InvalidInput(f"dataset not found: {uri}", file=source, field="dataset") from exc
+    except BlobError as exc:
+        raise InvalidInput(f"cannot read dataset: {exc}", file=source, field="dataset") from exc
 
 
 def _case(row: dict[str, Any], where: str, line: int) -> Case:
     if "id" not in row or row["id"] in (None, ""):
         raise InvalidInput("case has no id", file=where, line=line, field="id")
-    if "input" not in row or row["input"] in (None, ""):
-        raise InvalidInput("case has no input", file=where, line=line, field="input")
-    value = row["input"]
+    variables = row.get("variables")
+    if variables is not None and not isinstance(variables, dict):
+        raise InvalidInput("variables must be a mapping of name to value", file=where, line=line, field="variables")
+    if row.get("input") in (None, "") and not variables:
+        raise InvalidInput("case has no input (nor template variables)", file=where, line=line, field="input")
+    value = row.get("input") or ""
     if not isinstance(value, str | list):
         raise InvalidInput("input must be text or a list of chat messages", file=where, line=line, field="input")
     meta = row.get("metadata") or {}
     if "tags" in row:
         meta = {**meta, "tags": row["tags"]}
-    return Case(id=str(row["id"]), input=value, expected=row.get("expected"), metadata=meta)
+    return Case(id=str(row["id"]), input=value, expected=row.get("expected"), metadata=meta,
+                variables=variables or None)
 
 
 def parse_dataset(data: bytes, where: str) -> list[Case]:
     """JSONL (one case per line) or CSV (header with id, input, expected)."""
     cases: list[Case] = []
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"not UTF-8 text (byte {exc.start})", file=where,
+                           line=data[: exc.start].count(b"\n") + 1) from exc
     if where.endswith(".csv"):
         reader = csv.DictReader(io.StringIO(data.decode("utf-8")))
-        for i, row in enumerate(reader, start=2):
-            cases.append(_case(dict(row), where, i))
+        try:
+            for i, row in enumerate(reader, start=2):
+                cases.append(_case(dict(row), where, i))
+        except csv.Error as exc:
+            raise InvalidInput(f"malformed CSV: {exc}", file=where, line=reader.line_num) from exc
     else:
         for i, line in enumerate(data.decode("utf-8").splitlines(), start=1):
             if not line.strip():
@@ -246,8 +223,6 @@ def load_suite(path: str | Path) -> LoadedSuite:
         suite = Suite.model_validate(located.data)
     except ValidationError as exc:
         raise located.error(exc) from exc
-    from tasks.evaluation.scorers import check_scorer
-
     for i, spec in enumerate(suite.scorers):
         try:
             check_scorer(spec)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import random
 import threading
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -14,6 +17,18 @@ from registry.errors import RegistryError
 from registry.settings import FileConfig, get_settings
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A tool call in a provider-neutral shape: the provider's call id, the tool name, parsed arguments."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "arguments": self.arguments}
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +43,37 @@ class Completion:
     request_id: str | None
     finish_reason: str | None
     model_id: str
+    fingerprint: str | None = None  # what identifies the serving snapshot (OpenAI's system_fingerprint)
+    tool_calls: tuple[ToolCall, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """One piece of a streamed answer: a text delta, or (last) the whole ``Completion`` with usage."""
+
+    text: str = ""
+    completion: Completion | None = None
+
+
+TOOL_FINISH = frozenset({"tool_calls", "tool_use", "function_call"})
+
+
+def finish_reason(reason: str | None) -> str | None:
+    """The provider's finish reason, with tool calls named alike (``tool_call``) for every provider."""
+    return "tool_call" if reason in TOOL_FINISH else reason
+
+
+def parse_arguments(raw: str | dict[str, Any] | None) -> dict[str, Any]:
+    """Tool-call arguments as a dict (a provider's JSON text parsed; unparsable text kept under ``_raw``)."""
+    if isinstance(raw, dict):
+        return raw
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        return {"_raw": raw}
+    return value if isinstance(value, dict) else {"_value": value}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,37 +147,66 @@ def retry_policy() -> FileConfig:
     return _policy[0]
 
 
+def _retry_delay(exc: Exception, attempt: int, classify: Callable[[BaseException], Failure | None],
+                 config: ModelConfig, ctx: CallContext) -> float:
+    """Seconds to wait before retrying ``exc``; raises the ProviderError it becomes when it is final."""
+    cfg = retry_policy()
+    attempts = max(1, cfg.provider_max_attempts)
+    failure = classify(exc)
+    if failure is None:
+        raise exc
+    where = ctx.describe(config)
+    status = f"HTTP {failure.status}: " if failure.status else ""
+    if failure.status in (401, 403):
+        variable = KEY_VARIABLES.get(config.provider, "the provider's credentials")
+        raise ProviderUnavailable(f"{where}: the API key was refused ({status}{failure.message}); "
+                                  f"check {variable}") from exc
+    if not failure.transient:
+        raise PermanentProviderError(f"{where} failed: {status}{failure.message}") from exc
+    if attempt >= attempts:
+        raise TransientProviderError(f"{where} still failing after {attempts} attempts: "
+                                     f"{status}{failure.message}") from exc
+    backoff = min(cfg.retry_max_seconds, cfg.retry_base_seconds * 2 ** (attempt - 1))
+    delay = backoff * random.uniform(0.5, 1.0)
+    if failure.retry_after is not None:
+        delay = max(delay, min(failure.retry_after, cfg.retry_max_seconds))
+    return delay
+
+
 def with_retries(call: Callable[[], T], classify: Callable[[BaseException], Failure | None],
                  config: ModelConfig, ctx: CallContext) -> T:
     """Run ``call``; retry transient failures with exponential backoff and jitter, honouring Retry-After."""
-    cfg = retry_policy()
-    attempts = max(1, cfg.provider_max_attempts)
-    for attempt in range(1, attempts + 1):
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             return call()
         except ProviderError:
             raise
         except Exception as exc:
-            failure = classify(exc)
-            if failure is None:
-                raise
-            where = ctx.describe(config)
-            status = f"HTTP {failure.status}: " if failure.status else ""
-            if failure.status in (401, 403):
-                variable = KEY_VARIABLES.get(config.provider, "the provider's credentials")
-                raise ProviderUnavailable(f"{where}: the API key was refused ({status}{failure.message}); "
-                                          f"check {variable}") from exc
-            if not failure.transient:
-                raise PermanentProviderError(f"{where} failed: {status}{failure.message}") from exc
-            if attempt == attempts:
-                raise TransientProviderError(f"{where} still failing after {attempts} attempts: "
-                                             f"{status}{failure.message}") from exc
-            backoff = min(cfg.retry_max_seconds, cfg.retry_base_seconds * 2 ** (attempt - 1))
-            delay = backoff * random.uniform(0.5, 1.0)
-            if failure.retry_after is not None:
-                delay = max(delay, min(failure.retry_after, cfg.retry_max_seconds))
-            time.sleep(delay)
-    raise AssertionError("unreachable")
+            time.sleep(_retry_delay(exc, attempt, classify, config, ctx))
+
+
+async def async_with_retries(call: Callable[[], Awaitable[T]], classify: Callable[[BaseException], Failure | None],
+                             config: ModelConfig, ctx: CallContext) -> T:
+    """``with_retries`` for coroutines: the same policy, waiting with ``asyncio.sleep``."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return await call()
+        except ProviderError:
+            raise
+        except Exception as exc:
+            await asyncio.sleep(_retry_delay(exc, attempt, classify, config, ctx))
+
+
+def interrupted(exc: Exception, classify: Callable[[BaseException], Failure | None], config: ModelConfig,
+                ctx: CallContext) -> ProviderError:
+    """A failure in the middle of a stream (not retried: part of the answer has been delivered)."""
+    failure = classify(exc)
+    message = failure.message if failure else f"{type(exc).__name__}: {exc}"
+    return TransientProviderError(f"{ctx.describe(config)}: the stream was interrupted: {message}")
 
 
 class RateLimiter:
@@ -223,10 +298,34 @@ def shared_client(provider: str, factory: Callable[[], Any]) -> Any:
         return _clients[provider]
 
 
+_loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def loop_client(provider: str, factory: Callable[[], Any]) -> Any:
+    """One async SDK client per provider and event loop (an async connection pool belongs to its loop)."""
+    loop = asyncio.get_running_loop()
+    with _clients_lock:  # loops of several threads share the mapping
+        per_loop = _loop_clients.setdefault(loop, {})
+        if provider not in per_loop:
+            per_loop[provider] = factory()
+        return per_loop[provider]
+
+
+async def aclose_loop_clients() -> None:
+    """Close this event loop's async clients (before the loop ends, so no connection outlives it)."""
+    with _clients_lock:
+        clients = _loop_clients.pop(asyncio.get_running_loop(), {})
+    for sdk_client in clients.values():
+        close = getattr(sdk_client, "close", None)
+        if close is not None:
+            await close()
+
+
 def reset_clients() -> None:
     """Forget the per-process SDK clients and limiters (after changing settings, and in tests)."""
     with _clients_lock:
         _clients.clear()
+        _loop_clients.clear()
     with _limiters_lock:
         _limiters.clear()
     _policy.clear()
@@ -244,6 +343,51 @@ def limiter_for(provider: str) -> RateLimiter:
             _limiters[provider] = RateLimiter(limit.requests_per_minute if limit else None,
                                               limit.tokens_per_minute if limit else None)
         return _limiters[provider]
+
+
+async def acquire_async(provider: str, tokens: int) -> None:
+    """The provider's limiter from a coroutine (waits in a thread only when limits are configured)."""
+    limiter = limiter_for(provider)
+    if limiter.rpm or limiter.tpm:
+        await asyncio.to_thread(limiter.acquire, tokens)
+
+
+def resolved_tools(config: ModelConfig) -> list[str | dict[str, Any]]:
+    """The version's tools, names replaced by their full schemas from MODELCTL_CONFIG ``tools_file``."""
+    if not config.tools:
+        return []
+    schemas = tool_schemas(retry_policy().tools_file)
+    return [schemas.get(t, t) if isinstance(t, str) else t for t in config.tools]
+
+
+_tool_files: dict[tuple[str, float], dict[str, dict[str, Any]]] = {}
+
+
+def tool_schemas(path: str | None) -> dict[str, dict[str, Any]]:
+    """Tool name -> OpenAI-style function schema, from a YAML/JSON file (re-read when it changes).
+
+    The file is a mapping ``name: {description, parameters}`` or a list of function schemas.
+    """
+    if not path:
+        return {}
+    import os
+
+    import yaml
+
+    key = (path, os.stat(path).st_mtime)
+    if key not in _tool_files:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+        items = data.items() if isinstance(data, dict) else ((None, d) for d in data)
+        out: dict[str, dict[str, Any]] = {}
+        for name, spec in items:
+            fn = spec.get("function", spec)
+            fn_name = str(fn.get("name") or name)
+            out[fn_name] = {"type": "function", "function": {
+                "name": fn_name, "description": fn.get("description", ""),
+                "parameters": fn.get("parameters") or fn.get("input_schema") or {"type": "object", "properties": {}}}}
+        _tool_files[key] = out
+    return _tool_files[key]
 
 
 def estimate_tokens(messages: list[dict[str, Any]], config: ModelConfig) -> int:

@@ -7,8 +7,10 @@ off so ours are the only ones.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections.abc import AsyncIterator, Generator
 from typing import Any
 
 from registry.entities import ModelConfig, Pricing
@@ -16,7 +18,13 @@ from tasks.providers.base import (
     CallContext,
     Completion,
     Failure,
+    StreamEvent,
+    ToolCall,
     cost_of,
+    finish_reason,
+    interrupted,
+    parse_arguments,
+    resolved_tools,
     retry_policy,
     shared_client,
     split_system,
@@ -62,13 +70,30 @@ def _tool(tool: str | dict[str, Any]) -> dict[str, Any]:
     return {"toolSpec": {"name": tool, "description": tool, "inputSchema": {"json": {"type": "object"}}}}
 
 
+def _messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Provider-neutral messages in Converse form (``toolUse`` / ``toolResult`` content blocks)."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if m.get("role") == "tool":
+            content = m.get("content")
+            block = {"toolResult": {"toolUseId": m["tool_call_id"], "content": [
+                {"text": content} if isinstance(content, str) else {"json": content}]}}
+            if out and out[-1]["role"] == "user" and "toolResult" in out[-1]["content"][0]:
+                out[-1]["content"].append(block)
+            else:
+                out.append({"role": "user", "content": [block]})
+            continue
+        blocks: list[dict[str, Any]] = [{"text": str(m["content"])}] if m.get("content") else []
+        blocks += [{"toolUse": {"toolUseId": c["id"], "name": c["name"], "input": c.get("arguments") or {}}}
+                   for c in m.get("tool_calls") or ()]
+        out.append({"role": m["role"], "content": blocks})
+    return out
+
+
 def request_kwargs(config: ModelConfig, messages: list[dict[str, Any]]) -> dict[str, Any]:
     """The converse() arguments for a version's whole configuration."""
     system, rest = split_system(config, messages)
-    kwargs: dict[str, Any] = {
-        "modelId": config.model_id,
-        "messages": [{"role": m["role"], "content": [{"text": str(m["content"])}]} for m in rest],
-    }
+    kwargs: dict[str, Any] = {"modelId": config.model_id, "messages": _messages(rest)}
     if system:
         kwargs["system"] = [{"text": system}]
     inference = {k: v for k, v in (("maxTokens", config.max_tokens), ("temperature", config.temperature),
@@ -76,7 +101,7 @@ def request_kwargs(config: ModelConfig, messages: list[dict[str, Any]]) -> dict[
     if inference:
         kwargs["inferenceConfig"] = inference
     if config.tools:
-        kwargs["toolConfig"] = {"tools": [_tool(t) for t in config.tools]}
+        kwargs["toolConfig"] = {"tools": [_tool(t) for t in resolved_tools(config)]}
     if config.params:
         kwargs["additionalModelRequestFields"] = dict(config.params)
     return kwargs
@@ -89,18 +114,79 @@ def complete(config: ModelConfig, messages: list[dict[str, Any]], pricing: Prici
     start = time.perf_counter()
     resp = with_retries(lambda: client().converse(**kwargs), _classify, config, ctx)
     latency = (time.perf_counter() - start) * 1000
-    parts = []
+    parts, calls = [], []
     for block in resp["output"]["message"]["content"]:
         if "text" in block:
             parts.append(block["text"])
         elif "toolUse" in block:
-            parts.append(f"{block['toolUse']['name']}({json.dumps(block['toolUse'].get('input'))})")
+            use = block["toolUse"]
+            calls.append(ToolCall(use["toolUseId"], use["name"], parse_arguments(use.get("input"))))
     usage = resp.get("usage", {})
     tin, tout = int(usage.get("inputTokens", 0)), int(usage.get("outputTokens", 0))
     return Completion(text="".join(parts), input_tokens=tin, output_tokens=tout, latency_ms=latency,
                       cost_usd=cost_of(pricing, tin, tout),
                       request_id=resp.get("ResponseMetadata", {}).get("RequestId"),
-                      finish_reason=resp.get("stopReason"), model_id=config.model_id)
+                      finish_reason=finish_reason(resp.get("stopReason")), model_id=config.model_id,
+                      tool_calls=tuple(calls))
+
+
+async def acomplete(config: ModelConfig, messages: list[dict[str, Any]], pricing: Pricing | None,
+                    ctx: CallContext) -> Completion:
+    """boto3 has no async client: one Converse call in a worker thread."""
+    return await asyncio.to_thread(complete, config, messages, pricing, ctx)
+
+
+def stream(config: ModelConfig, messages: list[dict[str, Any]], pricing: Pricing | None,
+           ctx: CallContext) -> Generator[StreamEvent, None, None]:
+    """ConverseStream: text deltas, tool-use input assembled from its JSON fragments, usage from metadata."""
+    kwargs = request_kwargs(config, messages)
+    start = time.perf_counter()
+    resp = with_retries(lambda: client().converse_stream(**kwargs), _classify, config, ctx)
+    events = resp["stream"]
+    parts: list[str] = []
+    calls: dict[int, dict[str, str]] = {}
+    stop, usage = None, {}
+    try:
+        for event in events:
+            if "contentBlockStart" in event:
+                use = event["contentBlockStart"].get("start", {}).get("toolUse")
+                if use:
+                    calls[event["contentBlockStart"]["contentBlockIndex"]] = {
+                        "id": use["toolUseId"], "name": use["name"], "input": ""}
+            elif "contentBlockDelta" in event:
+                delta = event["contentBlockDelta"]["delta"]
+                if delta.get("text"):
+                    parts.append(delta["text"])
+                    yield StreamEvent(delta["text"])
+                elif "toolUse" in delta:
+                    calls[event["contentBlockDelta"]["contentBlockIndex"]]["input"] += delta["toolUse"]["input"]
+            elif "messageStop" in event:
+                stop = event["messageStop"].get("stopReason")
+            elif "metadata" in event:
+                usage = event["metadata"].get("usage", {})
+    except Exception as exc:
+        raise interrupted(exc, _classify, config, ctx) from exc
+    finally:
+        if hasattr(events, "close"):
+            events.close()
+    tin, tout = int(usage.get("inputTokens", 0)), int(usage.get("outputTokens", 0))
+    yield StreamEvent(completion=Completion(
+        text="".join(parts), input_tokens=tin, output_tokens=tout, latency_ms=(time.perf_counter() - start) * 1000,
+        cost_usd=cost_of(pricing, tin, tout), request_id=resp.get("ResponseMetadata", {}).get("RequestId"),
+        finish_reason=finish_reason(stop), model_id=config.model_id,
+        tool_calls=tuple(ToolCall(c["id"], c["name"], parse_arguments(c["input"]))
+                         for _, c in sorted(calls.items()))))
+
+
+async def astream(config: ModelConfig, messages: list[dict[str, Any]], pricing: Pricing | None,
+                  ctx: CallContext) -> AsyncIterator[StreamEvent]:
+    """``stream`` with each blocking read in a worker thread."""
+    events = stream(config, messages, pricing, ctx)
+    try:
+        while (event := await asyncio.to_thread(next, events, None)) is not None:
+            yield event
+    finally:
+        events.close()
 
 
 def embed(config: ModelConfig, texts: list[str], ctx: CallContext) -> list[list[float]]:

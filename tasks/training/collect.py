@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,9 @@ import pyarrow.compute as pc
 
 from registry.errors import InvalidInput, StoreUnavailable
 from tasks.training.validate import check_well_formed, is_text
+
+if TYPE_CHECKING:
+    from tasks.request_log import Redactor
 
 REDACTED = "[REDACTED]"
 _SPACE = re.compile(r"\s+")
@@ -68,13 +71,26 @@ def normalised(series: pd.Series) -> pd.Series:
     return pc.utf8_trim_whitespace(text).to_pandas().set_axis(series.index)
 
 
-def redact_column(series: pd.Series, pattern: re.Pattern[str]) -> pd.Series:
-    """Replace every match of ``pattern`` with REDACTED (Arrow's RE2 when it accepts the pattern)."""
+def redact_column(series: pd.Series, redactor: Redactor) -> pd.Series:
+    """Replace every match of the redactor's patterns with REDACTED.
+
+    ASCII text goes through Arrow's RE2 in one call; text with other characters goes through the
+    redactor itself, which normalises it first (NFKC, invisible characters) so that full-width or
+    zero-width tricks cannot slip an address or a card number past the patterns.
+    """
+    if redactor.regex is None:
+        return series
+    texts = _texts(series)
     try:
-        out = pc.replace_substring_regex(_texts(series), pattern=pattern.pattern, replacement=REDACTED)
+        out = pc.replace_substring_regex(texts, pattern=redactor.regex.pattern, replacement=REDACTED)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # a pattern RE2 lacks (lookaround, backreference)
-        return series.map(lambda v: pattern.sub(REDACTED, v))
-    return out.to_pandas().set_axis(series.index)
+        return series.map(lambda v: redactor.sub(REDACTED, input_text(v)))
+    result = out.to_pandas().set_axis(series.index)
+    wide = ~pc.fill_null(pc.string_is_ascii(texts), True).to_numpy(zero_copy_only=False).astype(bool)
+    if wide.any():
+        originals = texts.to_pylist()
+        result[wide] = [redactor.sub(REDACTED, originals[i] or "") for i in np.flatnonzero(wide)]
+    return result
 
 
 # -- sources --------------------------------------------------------------------------------------
@@ -176,7 +192,7 @@ def read_request_log(log_uri: str, model: str, *, capture_content: bool) -> pd.D
 
 
 # -- cleaning -------------------------------------------------------------------------------------
-def clean(frame: pd.DataFrame, source: str, *, redact: re.Pattern[str], eval_inputs: set[str]) -> Collected:
+def clean(frame: pd.DataFrame, source: str, *, redact: Redactor, eval_inputs: set[str]) -> Collected:
     """Verified only -> no duplicate normalised inputs -> redacted -> decontaminated, with counts."""
     read = len(frame)
     verified = frame["verified_by"].notna() & frame["verified_by"].astype(str).str.strip().ne("")
@@ -214,7 +230,7 @@ def suite_inputs(suite_path: str | None) -> set[str]:
 
 
 def collect(*, model: str, data: str | None, log_uri: str, capture_content: bool, suite_path: str | None,
-            redact: re.Pattern[str]) -> Collected:
+            redact: Redactor) -> Collected:
     """Read the source, check every row is well formed, and clean it."""
     source = data or log_uri
     frame = read_table(data) if data else read_request_log(log_uri, model, capture_content=capture_content)

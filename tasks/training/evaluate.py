@@ -8,14 +8,13 @@ from registry.entities import ModelConfig
 from registry.service import open_registry
 from tasks.evaluation import ResponseCache, Target, load_suite, recommend, run_cases, summarize
 from tasks.evaluation.scorers import ScoringContext
-from tasks.training.pipeline import Evaluation, Plan, Prepared
+from tasks.training.params import Evaluation, Plan, Prepared
+from tasks.training.register import candidate_spec
 from tasks.training.train import TrainResult
 
 
 def candidate_target(p: Plan, trained: TrainResult, prepared: Prepared) -> Target:
     """The candidate as an evaluation target (version 0: not registered yet)."""
-    from tasks.training.pipeline import candidate_spec
-
     spec = candidate_spec(p, trained, prepared, None)
     return Target(name=p.model, version=0, digest=spec.config().digest(), config=spec.config(),
                   pricing=spec.pricing)
@@ -42,8 +41,12 @@ def evaluate(p: Plan, trained: TrainResult, prepared: Prepared, *, cache_uri: st
         return summarize(f"{target.name}@{target.version or 'candidate'}", target.digest, results, loaded.suite,
                          expected)
 
-    cand = run(candidate)
-    base = run(baseline) if baseline else None
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:  # side by side: both see the same load on the machine
+        cand_future = pool.submit(run, candidate)
+        base_future = pool.submit(run, baseline) if baseline else None
+        cand, base = cand_future.result(), base_future.result() if base_future else None
     rec = recommend(cand, base, loaded.suite)
     scores = {m.metric: m.value for m in cand.metrics.values() if m.value is not None}
     gates = {c.metric: {"gate": c.gate, "passed": c.gate_passed, "value": c.candidate}

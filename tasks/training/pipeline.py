@@ -7,120 +7,29 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
-
-from registry.entities import Lineage, ModelRecord, Version
+from registry.entities import ModelRecord, Version
 from registry.errors import InvalidInput
 from registry.service import open_registry
-from registry.spec import VersionSpec
 from tasks.training import validate as checks
 from tasks.training.artifacts import ArtifactStore
-from tasks.training.collect import collect
+from tasks.training.collect import Collected, collect
+from tasks.training.params import Evaluation, FineTuneParams, FineTuneResult, Plan, Prepared
 from tasks.training.split import build_manifest, parse_ratios, split_rows
 from tasks.training.train import (
     LOCAL_BASE_MODEL,
     LOCAL_DEFAULTS,
-    Trainer,
     TrainResult,
     TrainSpec,
     train_local,
 )
 
 DEFAULT_OPENAI_BASE = "gpt-4.1-mini-2025-04-14"
-EXIT_CODES = {"promote": 0, "reject": 1, "inconclusive": 3}
-
-
-class FineTuneParams(BaseModel):
-    """What to fine-tune (the flow's parameters, rendered as a form in the Prefect UI)."""
-
-    model: str | None = Field(default=None, description="Registered model; empty with `schedule` = every "
-                                                              "model on that retrain schedule")
-    schedule: Literal["quarterly", "monthly"] | None = None
-    trainer: Trainer = "local"
-    base_model: str | None = None
-    data: str | None = Field(default=None, description="JSONL/CSV/Parquet path or s3:// URI (default: request log)")
-    suite: str | None = Field(default=None, description="Suite YAML (default: the suite recorded on the model)")
-    min_samples: int = Field(default=checks.DEFAULT_MIN_SAMPLES, ge=1)
-    epochs: int | None = Field(default=None, ge=1)
-    learning_rate_multiplier: float | None = Field(default=None, gt=0)
-    split: str = "0.8,0.1,0.1"
-    seed: int = 0
-    ab_split: float = Field(default=0.10, gt=0, le=1)
-    ab_days: float = Field(default=7, gt=0)
-    dry_run: bool = False
-    registry: str | None = None
-
-
-class Plan(BaseModel):
-    """Everything resolved up front (settings read once, at the edge): the inputs of every stage."""
-
-    model: str
-    trainer: Trainer
-    base_model: str
-    data: str | None
-    log_uri: str
-    artifacts: str
-    registry: str | None
-    suite: str
-    kind: str
-    capture_content: bool
-    production: int | None
-    system_prompt: str | None
-    min_samples: int
-    token_limit: int | None
-    ratios: tuple[float, float, float]
-    seed: int
-    hyperparameters: dict[str, Any]
-    redact_patterns: list[str]
-    ab_split: float
-    ab_days: float
-    dry_run: bool
-    bedrock_role_arn: str | None = None
-
-
-class Prepared(BaseModel):
-    """The split dataset in the artifact store and what each step saw and dropped."""
-
-    dataset_uri: str | None
-    manifest_uri: str | None
-    manifest: dict[str, Any]
-    validation: dict[str, Any]
-
-
-class Evaluation(BaseModel):
-    """The candidate's evaluation against production on the suite."""
-
-    decision: Literal["promote", "reject", "inconclusive"]
-    reasons: list[str]
-    suite: str
-    suite_digest: str
-    scores: dict[str, float]
-    gates: dict[str, Any]
-    baseline: str | None
-
-
-class FineTuneResult(BaseModel):
-    """The pipeline's outcome: the CLI's JSON and the flow's return value."""
-
-    model: str
-    decision: Literal["promote", "reject", "inconclusive"] | None
-    version: int | None = None
-    created: bool = False
-    dataset: dict[str, Any]
-    split: dict[str, int]
-    job: dict[str, Any] | None = None
-    experiment_id: str | None = None
-    reasons: list[str] = Field(default_factory=list)
-    manifest_uri: str | None = None
-    evaluation: Evaluation | None = None
-    dry_run: bool = False
-
-    def exit_code(self) -> int:
-        return 0 if self.dry_run or self.decision is None else EXIT_CODES[self.decision]
+__all__ = ["Evaluation", "FineTuneParams", "FineTuneResult", "Plan", "Prepared", "plan", "prepare", "run_pipeline",
+           "train"]
 
 
 # -- plan ------------------------------------------------------------------------------------------
@@ -172,6 +81,12 @@ def plan(params: FineTuneParams) -> Plan:
         if params.learning_rate_multiplier is not None:
             hp["learning_rate_multiplier"] = params.learning_rate_multiplier
     base = _base_model(params, production)
+    if params.trainer == "bedrock" and not params.dry_run:
+        if not (settings.artifacts or "").startswith("s3://"):
+            raise InvalidInput("the bedrock trainer needs MODELCTL_ARTIFACTS on S3 (s3://bucket/prefix)",
+                               field="MODELCTL_ARTIFACTS")
+        if not settings.bedrock_role_arn:
+            raise InvalidInput("the bedrock trainer needs MODELCTL_BEDROCK_ROLE_ARN", field="MODELCTL_BEDROCK_ROLE_ARN")
     system_prompt = production.config.system_prompt if production is not None else None
     registry_uri = params.registry or settings.registry
     artifacts = settings.artifacts or registry_uri.rstrip("/") + "-artifacts"
@@ -187,33 +102,42 @@ def plan(params: FineTuneParams) -> Plan:
 
 
 # -- prepare ---------------------------------------------------------------------------------------
-def prepare(p: Plan) -> Prepared:
-    """Collect, validate and split; write the dataset and manifest to the artifact store (not on a dry run)."""
+def collect_stage(p: Plan) -> Collected:
+    """Read the source and clean it: verified, de-duplicated, redacted, decontaminated."""
     from tasks.request_log import redactor
 
-    if p.trainer == "bedrock" and not p.dry_run:
-        if not p.artifacts.startswith("s3://"):
-            raise InvalidInput("the bedrock trainer needs MODELCTL_ARTIFACTS on S3 (s3://bucket/prefix)",
-                               field="MODELCTL_ARTIFACTS")
-        if not p.bedrock_role_arn:
-            raise InvalidInput("the bedrock trainer needs MODELCTL_BEDROCK_ROLE_ARN", field="MODELCTL_BEDROCK_ROLE_ARN")
-    collected = collect(model=p.model, data=p.data, log_uri=p.log_uri, capture_content=p.capture_content,
-                        suite_path=p.suite, redact=redactor(p.redact_patterns or None))
-    classifier = p.kind == "classifier" or p.trainer == "local"
-    report = checks.validate(collected.frame, collected.source, min_samples=p.min_samples, limit=p.token_limit,
-                             classifier=classifier, system_prompt=p.system_prompt)
-    result = split_rows(collected.frame, seed=p.seed, ratios=p.ratios, stratify=classifier)
+    return collect(model=p.model, data=p.data, log_uri=p.log_uri, capture_content=p.capture_content,
+                   suite_path=p.suite, redact=redactor(p.redact_patterns or None))
+
+
+def _classifier(p: Plan) -> bool:
+    return p.kind == "classifier" or p.trainer == "local"
+
+
+def validate_stage(p: Plan, collected: Collected) -> dict[str, Any]:
+    """Sizes, tokens and labels; raises before any side effect."""
+    return checks.validate(collected.frame, collected.source, min_samples=p.min_samples, limit=p.token_limit,
+                           classifier=_classifier(p), system_prompt=p.system_prompt).to_dict()
+
+
+def split_stage(p: Plan, collected: Collected, validation: dict[str, Any]) -> Prepared:
+    """Split; write the dataset and its manifest to the artifact store (not on a dry run)."""
+    result = split_rows(collected.frame, seed=p.seed, ratios=p.ratios, stratify=_classifier(p))
     dataset_uri = manifest_uri = None
+    store = ArtifactStore(p.artifacts)
     if not p.dry_run:
-        store = ArtifactStore(p.artifacts)
         dataset_uri, _ = store.put(result.canonical, ".jsonl")
     manifest = build_manifest(result, model=p.model, source=collected.source, seed=p.seed, ratios=p.ratios,
                               dropped=collected.dropped, read=collected.read, dataset_uri=dataset_uri or "")
     if not p.dry_run:
-        manifest_uri, _ = ArtifactStore(p.artifacts).put(
-            json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode(), ".json")
-    return Prepared(dataset_uri=dataset_uri, manifest_uri=manifest_uri, manifest=manifest,
-                    validation=report.to_dict())
+        manifest_uri, _ = store.put(json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode(), ".json")
+    return Prepared(dataset_uri=dataset_uri, manifest_uri=manifest_uri, manifest=manifest, validation=validation)
+
+
+def prepare(p: Plan) -> Prepared:
+    """Collect, validate and split (the three data stages in a row)."""
+    collected = collect_stage(p)
+    return split_stage(p, collected, validate_stage(p, collected))
 
 
 # -- train -----------------------------------------------------------------------------------------
@@ -242,31 +166,6 @@ def train(p: Plan, prepared: Prepared, *, openai_client: Any = None, bedrock_cli
 
     return train_bedrock(spec, store, role_arn=p.bedrock_role_arn, client=bedrock_client,
                          poll_seconds=30.0 if poll_seconds is None else poll_seconds, on_event=on_event)
-
-
-def candidate_spec(p: Plan, trained: TrainResult, prepared: Prepared, evaluation: Evaluation | None) -> VersionSpec:
-    """The version to register: production's configuration with the trained model, and full lineage."""
-    record = open_registry(p.registry).get_model(p.model)
-    production = record.version(p.production) if p.production else None
-    base: dict[str, Any] = {}
-    if production is not None and production.config.provider == trained.provider:
-        base = production.config.model_dump(exclude_none=True)
-        if production.pricing is not None:
-            base["pricing"] = production.pricing.model_dump()
-        if production.retrain_schedule:
-            base["retrain_schedule"] = production.retrain_schedule
-        if production.tags:
-            base["tags"] = dict(production.tags)
-    params = {k: v for k, v in (base.get("params") or {}).items() if k not in ("artifact_uri", "artifact_sha256")}
-    params.update(trained.params or {})
-    base.update(provider=trained.provider, model_id=trained.model_id, params=params or None)
-    lineage = Lineage(base_model=trained.base_model, fine_tune_id=trained.job_id, training_data=prepared.dataset_uri,
-                      training_data_sha256=prepared.manifest["dataset_sha256"], hyperparameters=p.hyperparameters,
-                      training_date=datetime.now(UTC).date(), parent_version=p.production, trainer=trained.trainer,
-                      manifest={**prepared.manifest, "manifest_uri": prepared.manifest_uri},
-                      evaluation=evaluation.model_dump() if evaluation else None)
-    return VersionSpec(**base, lineage=lineage,
-                       description=f"fine-tuned by modelctl ({trained.trainer} job {trained.job_id})")
 
 
 # -- the whole pipeline, in-process ----------------------------------------------------------------

@@ -2,18 +2,45 @@
 
 from __future__ import annotations
 
-from registry.entities import Experiment, Version
+from datetime import UTC, datetime
+from typing import Any
+
+from registry.entities import Experiment, Lineage, Version
 from registry.service import open_registry
+from registry.spec import VersionSpec
 from tasks.events import emit, model_related
-from tasks.training.pipeline import Evaluation, Plan, Prepared
+from tasks.training.params import Evaluation, Plan, Prepared
 from tasks.training.train import TrainResult
+
+
+def candidate_spec(p: Plan, trained: TrainResult, prepared: Prepared, evaluation: Evaluation | None) -> VersionSpec:
+    """The version to register: production's configuration with the trained model, and full lineage."""
+    record = open_registry(p.registry).get_model(p.model)
+    production = record.version(p.production) if p.production else None
+    base: dict[str, Any] = {}
+    if production is not None and production.config.provider == trained.provider:
+        base = production.config.model_dump(exclude_none=True)
+        if production.pricing is not None:
+            base["pricing"] = production.pricing.model_dump()
+        if production.retrain_schedule:
+            base["retrain_schedule"] = production.retrain_schedule
+        if production.tags:
+            base["tags"] = dict(production.tags)
+    params = {k: v for k, v in (base.get("params") or {}).items() if k not in ("artifact_uri", "artifact_sha256")}
+    params.update(trained.params or {})
+    base.update(provider=trained.provider, model_id=trained.model_id, params=params or None)
+    lineage = Lineage(base_model=trained.base_model, fine_tune_id=trained.job_id, training_data=prepared.dataset_uri,
+                      training_data_sha256=prepared.manifest["dataset_sha256"], hyperparameters=p.hyperparameters,
+                      training_date=datetime.now(UTC).date(), parent_version=p.production, trainer=trained.trainer,
+                      manifest={**prepared.manifest, "manifest_uri": prepared.manifest_uri},
+                      evaluation=evaluation.model_dump() if evaluation else None)
+    return VersionSpec(**base, lineage=lineage,
+                       description=f"fine-tuned by modelctl ({trained.trainer} job {trained.job_id})")
 
 
 def register(p: Plan, prepared: Prepared, trained: TrainResult, evaluation: Evaluation,
              flow_run_id: str | None = None) -> tuple[Version, bool]:
     """A new version (or the existing one with the same digest) and its evaluation record."""
-    from tasks.training.pipeline import candidate_spec
-
     reg = open_registry(p.registry)
     spec = candidate_spec(p, trained, prepared, evaluation)
     version, created = reg.register(p.model, spec, reason=f"fine-tune {trained.trainer} job {trained.job_id}")

@@ -40,7 +40,7 @@ def test_flow_promotes_a_good_candidate_and_records_it(registry: str, prefect_ha
 
     result = evaluate_candidate(EvaluateCandidateParams(suite=str(SUITE), candidate="triage@2", registry=registry,
                                                         promote_to_staging=True, batch_size=100))
-    assert result["decision"] == "promote" and result["baseline"] == "triage@1"
+    assert result["decision"] == "promote" and result["baseline"] == "triage@1", result["reasons"]
     assert result["scores"]["exact_match"] >= 0.9 and result["scores"]["error_rate"] == 0.0
     reg = open_registry(registry)
     model = reg.get_model("triage")
@@ -103,3 +103,30 @@ def test_cli_writes_the_markdown_report(registry: str, prefect_harness: None, tm
     text = report.read_text()
     assert text.startswith("# Evaluation: triage@2 vs triage@1") and "all gates passed" in text
     assert "Student's t on the per-case differences" in text
+
+
+def test_report_shows_cases_side_by_side_and_eval_show_lists_them(registry: str, prefect_harness: None,
+                                                                   tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    report = tmp_path / "report.md"
+    with pytest.raises(SystemExit):
+        main(["--registry", registry, "eval", "run", str(SUITE), "--candidate", "triage@3", "--json",
+              "--report", str(report)])
+    out = json.loads(capsys.readouterr().out)
+    text = report.read_text()
+    assert "## Cases side by side" in text and "| triage@3 | score | triage@1 | score | diff |" in text
+    worst = out["cases"][0]
+    assert worst["regression"] and worst["diff"] < 0 and worst["baseline_output"] == worst["expected"].strip('"')
+    kept = list((tmp_path / "cache" / "cases" / f"run={out['run_id']}").glob("suite=*/*.parquet"))
+    assert {p.parent.name for p in kept} == {f"suite={out['suite_digest']}"} and len(kept) == 2
+    model = open_registry(registry).get_model("triage")
+    assert {p.stem for p in kept} == {model.version(1).digest, model.version(3).digest}
+    with pytest.raises(SystemExit) as exc:
+        main(["--registry", registry, "eval", "show", out["run_id"], "--cases", "--only-regressions", "--limit", "3"])
+    assert exc.value.code in (0, None)
+    shown = capsys.readouterr().out
+    assert shown.count("REGRESSION ") == 3 and "candidate triage@3" in shown and "baseline  triage@1" in shown
+    assert f"  triage@1: {worst['baseline_output']}" in shown
+    with pytest.raises(SystemExit) as exc:
+        main(["eval", "show", "no-such-run", "--cases"])
+    assert exc.value.code == 2

@@ -54,3 +54,19 @@ def test_quarterly_run_fine_tunes_each_model_on_the_schedule_and_resumes(env: Pa
     again = fine_tune(params.model_copy(update={"model": "tickets", "schedule": None}))
     assert again["version"] == 2 and again["created"] is False and again["experiment_id"] == exp.id
     assert len(open_registry().get_model("tickets").versions) == 2
+
+
+def test_only_transient_failures_are_retried() -> None:
+    from prefect.states import Failed
+
+    from flows.fine_tune import transient
+    from registry.errors import InvalidInput, PolicyViolation, StoreUnavailable
+    from tasks.providers.base import TransientProviderError
+    from tasks.training.openai_trainer import FineTuneJobFailed
+
+    def retried(exc: Exception) -> bool:
+        return transient(None, None, Failed(data=exc))
+
+    assert retried(StoreUnavailable("s3 down")) and retried(TransientProviderError("429 after retries"))
+    assert not retried(FineTuneJobFailed("job failed: invalid file"))
+    assert not retried(PolicyViolation("too few samples")) and not retried(InvalidInput("bad row"))

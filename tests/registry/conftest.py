@@ -49,3 +49,13 @@ def snapshot_bytes(uri: str) -> dict[str, bytes]:
     root = Path(uri)
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
             if p.is_file() and p.name != ".lock"}
+
+
+@pytest.fixture
+def uri(tmp_path: Path) -> str:
+    """A file registry holding the bundled example seed (for CLI tests)."""
+    from registry.seed import import_seed
+
+    path = str(tmp_path / "reg")
+    import_seed(open_registry(path), Path(__file__).resolve().parents[2] / "examples" / "model-registry.yaml")
+    return path

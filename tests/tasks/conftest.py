@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from tasks.providers.base import reset_clients
-from tests.tasks.providers.fakes import FakeProvider, anthropic_message, openai_chat
+from tests.tasks.providers.fakes import (
+    FakeProvider,
+    anthropic_message,
+    anthropic_sse,
+    openai_chat,
+    openai_sse,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -24,14 +30,14 @@ def fast_retries(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
 
 @pytest.fixture(scope="session")
 def openai_server() -> Iterator[FakeProvider]:
-    server = FakeProvider(openai_chat())
+    server = FakeProvider(openai_chat(), sse=openai_sse)
     yield server
     server.close()
 
 
 @pytest.fixture(scope="session")
 def anthropic_server() -> Iterator[FakeProvider]:
-    server = FakeProvider(anthropic_message(), request_id_header="request-id")
+    server = FakeProvider(anthropic_message(), request_id_header="request-id", sse=anthropic_sse)
     yield server
     server.close()
 

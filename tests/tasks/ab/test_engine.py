@@ -139,7 +139,7 @@ def test_input_errors_match_the_reference(tmp_path: Path) -> None:
     frame.loc[3, "quality_score"] = 4.0
     frame.to_parquet(tmp_path / "q.parquet", index=False)
     for engine in ("arrow", "duckdb"):
-        with pytest.raises(InvalidInput, match=r"quality_score must be in \[0, 1\]"):
+        with pytest.raises(InvalidInput, match=r"is outside \[0, 1\]"):
             load_arms(str(tmp_path / "q.parquet"), EXP, engine=engine)
 
 

@@ -156,3 +156,19 @@ def test_bedrock_lifecycle_through_stubber() -> None:
     assert legacy.shutdown_date == date(2026, 6, 1) and legacy.announced == date(2026, 1, 1)
     assert got["meta.llama2-13b-chat-v1"].removed
     assert "amazon.titan-embed-text-v2:0" not in got
+
+
+def test_a_failed_scan_leaves_the_registry_byte_for_byte_unchanged(registry: str, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.registry.conftest import snapshot_bytes
+
+    broken = tmp_path / "moved.md"
+    broken.write_text("# This page has moved\n")
+    reg = open_registry(registry)
+    run_scan(reg, SOURCES, TODAY)
+    before = snapshot_bytes(registry)
+    with pytest.raises(SystemExit) as exc:
+        main(["--registry", registry, "deprecations", "scan", "--source", f"openai={broken}",
+              "--source", f"feed={FIX / 'feed.yaml'}", "--today", "2026-12-30"])
+    assert exc.value.code == 4
+    assert snapshot_bytes(registry) == before

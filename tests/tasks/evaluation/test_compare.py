@@ -99,3 +99,27 @@ def test_equal_quality_at_twice_the_cost_and_four_times_the_latency_is_rejected(
     relaxed = Suite(name="s", dataset="d.jsonl", scorers=[{"type": "exact_match"}], margins={"exact_match": 0.02},
                     allowances={"cost_per_1k_requests": "150%", "p95_latency_ms": "400%"})
     assert recommend(cand, base, relaxed).decision == "promote"
+
+
+def test_a_p95_blip_that_the_cases_do_not_confirm_is_noise_not_a_regression() -> None:
+    suite = Suite(name="s", dataset="d.jsonl", scorers=[{"type": "exact_match"}])
+    base = summarize("m@1", "a", [CaseResult(f"c{i}", 0, "x", None, None, 40.0 + (i % 7), 10, 2, 0.0, False,
+                                             {"exact_match": 1.0}) for i in range(100)], suite)
+    spiky = [40.0 + (i % 7) for i in range(100)]
+    for i in (3, 50, 77, 91, 99, 12):  # a loaded machine: six calls stall
+        spiky[i] = 400.0
+    cand = summarize("m@2", "b", [CaseResult(f"c{i}", 0, "x", None, None, spiky[i], 10, 2, 0.0, False,
+                                             {"exact_match": 1.0}) for i in range(100)], suite)
+    rec = recommend(cand, base, suite)
+    assert rec.decision == "promote", rec.reasons
+    assert any("noise, not counted" in r for r in rec.reasons)
+
+
+def test_latency_from_cached_answers_is_never_compared_with_fresh_latency() -> None:
+    suite = Suite(name="s", dataset="d.jsonl", scorers=[{"type": "exact_match"}])
+    base = summarize("m@1", "a", [CaseResult(f"c{i}", 0, "x", None, None, 40.0, 10, 2, 0.0, True,
+                                             {"exact_match": 1.0}) for i in range(50)], suite)
+    cand = summarize("m@2", "b", [CaseResult(f"c{i}", 0, "x", None, None, 400.0, 10, 2, 0.0, False,
+                                             {"exact_match": 1.0}) for i in range(50)], suite)
+    rec = recommend(cand, base, suite)
+    assert rec.decision == "promote" and any("50 answers came from the cache" in r for r in rec.reasons)

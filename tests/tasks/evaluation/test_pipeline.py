@@ -54,3 +54,14 @@ def test_cli_eval_run_is_in_process_by_default(registry: str, capsys: pytest.Cap
     model = open_registry(registry).get_model("triage")
     record = model.latest_eval(model.version(3).digest)
     assert record is not None and record.source == "cli" and not record.passed  # not the flow's record
+
+
+def test_the_pipeline_keeps_the_flows_evaluation_behaviour(registry: str) -> None:
+    """Per-case results, the side-by-side report, the run id and the recorded suite, as the flow gives."""
+    first = run_evaluation(EvaluateCandidateParams(suite=str(SUITE), candidate="triage@2", registry=registry))
+    assert first["run_id"] and first["cases"] and "## Cases side by side" in first["report"]
+    assert first["summary"]
+    model = open_registry(registry).get_model("triage")
+    assert model.recorded_suite() == str(SUITE)
+    again = run_evaluation(EvaluateCandidateParams(candidate="triage@3", registry=registry))  # the recorded suite
+    assert again["suite"] == first["suite"] and again["run_id"] != first["run_id"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from tasks.evaluation.scorers import class_metrics, score_case
+from tasks.evaluation.scorers import check_scorer, score_case
 from tasks.evaluation.suite import Case, ScorerSpec
 
 
@@ -54,18 +56,64 @@ def test_overlap_scores() -> None:
     assert score(s("token_f1"), "dog", "cat") == 0.0
 
 
-def test_custom_scorer_by_module_function() -> None:
-    spec = ScorerSpec(type="custom", function="tests.tasks.evaluation.custom_scorer:length_ok", name="short", max_words=3)
+def _allow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mapping: str) -> None:
+    config = tmp_path / "modelctl.yaml"
+    config.write_text(f"custom_scorers:\n{mapping}")
+    monkeypatch.setenv("MODELCTL_CONFIG", str(config))
+
+
+def test_custom_scorer_by_allowed_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _allow(tmp_path, monkeypatch, "  short_answer: tests.tasks.evaluation.custom_scorer:length_ok\n")
+    spec = ScorerSpec(type="custom", function="short_answer", name="short", max_words=3)
+    check_scorer(spec)
     assert score(spec, "one two", None) == 1.0 and score(spec, "one two three four", None) == 0.0
+    by_type = ScorerSpec(type="short_answer", max_words=1)
+    check_scorer(by_type)
+    assert score(by_type, "one", None) == 1.0 and score(by_type, "one two", None) == 0.0
 
 
-def test_class_metrics_match_sklearn() -> None:
-    from sklearn.metrics import f1_score, precision_score, recall_score
+@pytest.mark.parametrize("spec", [ScorerSpec(type="pty:spawn"), ScorerSpec(type="os:system"),
+                                  ScorerSpec(type="custom", function="tests.tasks.evaluation.custom_scorer:length_ok"),
+                                  ScorerSpec(type="custom", function="..x:y"), ScorerSpec(type="custom")])
+def test_suite_cannot_name_module_function(spec: ScorerSpec, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    _allow(tmp_path, monkeypatch, "  short_answer: tests.tasks.evaluation.custom_scorer:length_ok\n")
+    with pytest.raises(ValueError, match="custom scorer|module:function"):
+        check_scorer(spec)
 
-    pairs = [("a", "a"), ("b", "a"), ("b", "b"), ("c", "b"), ("c", "c"), ("a", "c"), ("a", "a")]
-    pred, gold = [p for p, _ in pairs], [g for _, g in pairs]
-    got = class_metrics(pairs)
-    assert got["macro_f1"] == pytest.approx(f1_score(gold, pred, average="macro"), abs=1e-12)
-    for label in "abc":
-        assert got[f"precision_{label}"] == pytest.approx(precision_score(gold, pred, labels=[label], average="macro"))
-        assert got[f"recall_{label}"] == pytest.approx(recall_score(gold, pred, labels=[label], average="macro"))
+
+def test_suite_file_with_pty_spawn_is_refused_before_running(tmp_path: Path) -> None:
+    from registry.errors import InvalidInput
+    from tasks.evaluation.suite import load_suite
+
+    (tmp_path / "d.jsonl").write_text('{"id": "1", "input": "x", "expected": "y"}\n')
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("name: s\ndataset: d.jsonl\nscorers:\n  - type: exact_match\n  - type: \"pty:spawn\"\n")
+    with pytest.raises(InvalidInput) as exc:
+        load_suite(suite)
+    assert exc.value.line == 5 and exc.value.field == "scorers.1.type" and "module:function" in str(exc.value)
+
+
+def test_invalid_custom_scorer_config_names_the_field(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from registry.errors import InvalidInput
+
+    _allow(tmp_path, monkeypatch, "  bad: '..x:y'\n")
+    with pytest.raises(InvalidInput) as exc:
+        check_scorer(ScorerSpec(type="custom", function="bad"))
+    assert exc.value.field == "custom_scorers.bad" and exc.value.line == 2
+
+
+def test_evaluation_modules_have_no_import_cycle() -> None:
+    import ast
+
+    import tasks.evaluation as package
+
+    root = Path(package.__file__).parent
+
+    def imports(module: str) -> set[str]:
+        tree = ast.parse((root / f"{module}.py").read_text())
+        found = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        return {m.rsplit(".", 1)[-1] for m in found if m.startswith("tasks.evaluation.")}
+
+    assert "suite" not in imports("scorers") and "suite" not in imports("cases")
+    assert "scorers" in imports("suite")

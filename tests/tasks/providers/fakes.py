@@ -29,6 +29,122 @@ def anthropic_message(text: str = "A summary.", model: str = "claude-sonnet-4-5-
             "usage": {"input_tokens": tin, "output_tokens": tout}}
 
 
+def openai_tool_call(name: str, arguments: dict, call_id: str = "call_1", tin: int = 30, tout: int = 9) -> dict:
+    body = openai_chat("", tin=tin, tout=tout)
+    body["choices"][0]["message"] = {"role": "assistant", "content": None, "tool_calls": [
+        {"id": call_id, "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}]}
+    body["choices"][0]["finish_reason"] = "tool_calls"
+    return body
+
+
+def anthropic_tool_use(name: str, arguments: dict, call_id: str = "toolu_1", text: str = "Let me check.") -> dict:
+    body = anthropic_message(text, tin=40, tout=12)
+    body["content"].append({"type": "tool_use", "id": call_id, "name": name, "input": arguments})
+    body["stop_reason"] = "tool_use"
+    return body
+
+
+def _pieces(text: str, n: int = 3) -> list[str]:
+    size = max(1, -(-len(text) // n))
+    return [text[i:i + size] for i in range(0, len(text), size)]
+
+
+def openai_sse(payload: dict) -> list[tuple[str | None, dict | str]]:
+    """A chat.completion as the chunks of ``stream=True`` with ``include_usage`` (usage in a last chunk)."""
+    head = {k: payload[k] for k in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
+    choice, events = payload["choices"][0], []
+
+    def chunk(delta: dict, finish: str | None = None) -> tuple[None, dict]:
+        return None, {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    events.append(chunk({"role": "assistant", "content": ""}))
+    for piece in _pieces(choice["message"].get("content") or ""):
+        events.append(chunk({"content": piece}))
+    for i, call in enumerate(choice["message"].get("tool_calls") or []):
+        args = _pieces(call["function"]["arguments"], 2)
+        events.append(chunk({"tool_calls": [{"index": i, "id": call["id"], "type": "function",
+                                             "function": {"name": call["function"]["name"], "arguments": args[0]}}]}))
+        for rest in args[1:]:
+            events.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": rest}}]}))
+    events.append(chunk({}, choice["finish_reason"]))
+    events.append((None, {**head, "choices": [], "usage": payload["usage"]}))
+    events.append((None, "[DONE]"))
+    return events
+
+
+def anthropic_sse(payload: dict) -> list[tuple[str | None, dict | str]]:
+    """A message as the server-sent events of ``messages.stream``."""
+    start = {**payload, "content": [], "stop_reason": None,
+             "usage": {"input_tokens": payload["usage"]["input_tokens"], "output_tokens": 1}}
+    events: list[tuple[str | None, dict | str]] = [("message_start", {"type": "message_start", "message": start})]
+    for i, block in enumerate(payload["content"]):
+        if block["type"] == "text":
+            events.append(("content_block_start", {"type": "content_block_start", "index": i,
+                                                   "content_block": {"type": "text", "text": ""}}))
+            for piece in _pieces(block["text"]):
+                events.append(("content_block_delta", {"type": "content_block_delta", "index": i,
+                                                       "delta": {"type": "text_delta", "text": piece}}))
+        else:
+            events.append(("content_block_start", {"type": "content_block_start", "index": i, "content_block": {
+                "type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}}))
+            for piece in _pieces(json.dumps(block["input"]), 2):
+                events.append(("content_block_delta", {"type": "content_block_delta", "index": i,
+                                                       "delta": {"type": "input_json_delta", "partial_json": piece}}))
+        events.append(("content_block_stop", {"type": "content_block_stop", "index": i}))
+    events.append(("message_delta", {"type": "message_delta", "delta": {"stop_reason": payload["stop_reason"],
+                                                                        "stop_sequence": None},
+                                     "usage": {"output_tokens": payload["usage"]["output_tokens"]}}))
+    events.append(("message_stop", {"type": "message_stop"}))
+    return events
+
+
+def bedrock_converse(text: str = "Short answer.", tools: list[tuple[str, str, dict]] = (), tin: int = 11,
+                     tout: int = 3) -> dict:
+    content: list[dict] = [{"text": text}] if text else []
+    content += [{"toolUse": {"toolUseId": i, "name": n, "input": a}} for i, n, a in tools]
+    return {"output": {"message": {"role": "assistant", "content": content}},
+            "stopReason": "tool_use" if tools else "end_turn",
+            "usage": {"inputTokens": tin, "outputTokens": tout, "totalTokens": tin + tout}, "metrics": {"latencyMs": 9}}
+
+
+def _eventstream_message(event_type: str, payload: dict) -> bytes:
+    """One message of AWS's binary event-stream encoding (prelude, headers, payload, CRC32s)."""
+    import struct
+    import zlib
+
+    headers = b""
+    for name, value in ((":event-type", event_type), (":content-type", "application/json"),
+                        (":message-type", "event")):
+        headers += bytes([len(name)]) + name.encode() + b"\x07" + struct.pack(">H", len(value)) + value.encode()
+    body = json.dumps(payload).encode()
+    total = 12 + len(headers) + len(body) + 4
+    prelude = struct.pack(">II", total, len(headers))
+    prelude += struct.pack(">I", zlib.crc32(prelude))
+    message = prelude + headers + body
+    return message + struct.pack(">I", zlib.crc32(message))
+
+
+def bedrock_eventstream(payload: dict) -> list[bytes]:
+    """A Converse answer as the event stream of ConverseStream."""
+    out = [_eventstream_message("messageStart", {"role": "assistant"})]
+    for i, block in enumerate(payload["output"]["message"]["content"]):
+        if "text" in block:
+            for piece in _pieces(block["text"]):
+                out.append(_eventstream_message("contentBlockDelta", {"contentBlockIndex": i,
+                                                                      "delta": {"text": piece}}))
+        else:
+            use = block["toolUse"]
+            out.append(_eventstream_message("contentBlockStart", {"contentBlockIndex": i, "start": {
+                "toolUse": {"toolUseId": use["toolUseId"], "name": use["name"]}}}))
+            for piece in _pieces(json.dumps(use["input"]), 2):
+                out.append(_eventstream_message("contentBlockDelta", {"contentBlockIndex": i,
+                                                                      "delta": {"toolUse": {"input": piece}}}))
+        out.append(_eventstream_message("contentBlockStop", {"contentBlockIndex": i}))
+    out.append(_eventstream_message("messageStop", {"stopReason": payload["stopReason"]}))
+    out.append(_eventstream_message("metadata", {"usage": payload["usage"], "metrics": {"latencyMs": 9}}))
+    return out
+
+
 def error_body(kind: str, message: str) -> dict:
     return {"error": {"type": kind, "message": message, "code": kind}, "type": "error"}
 
@@ -36,9 +152,13 @@ def error_body(kind: str, message: str) -> dict:
 class FakeProvider:
     """Records every request; answers from a script of (status, body, headers, delay) or a default."""
 
-    def __init__(self, default: dict, request_id_header: str = "x-request-id", default_delay: float = 0.0) -> None:
+    def __init__(self, default: dict, request_id_header: str = "x-request-id", default_delay: float = 0.0,
+                 sse: Any = None) -> None:
         self.default = default
         self.default_delay = default_delay
+        self.sse = sse  # payload -> server-sent events, for requests with "stream": true
+        self.chunk_delay = 0.0  # seconds between streamed events
+        self.disconnects = 0  # streams the client closed before the end
         self.script: deque[tuple[int, dict, dict[str, str], float]] = deque()
         self.requests: list[dict[str, Any]] = []
         self.header = request_id_header
@@ -71,6 +191,9 @@ class FakeProvider:
                                                    else (200, outer.default, {}, outer.default_delay))
                 if delay:
                     time.sleep(delay)
+                if status == 200 and outer.sse is not None and (body.get("stream") or self.path.endswith("-stream")):
+                    self._stream(outer.sse(payload), headers)
+                    return
                 data = json.dumps(payload).encode()
                 try:
                     self.send_response(status)
@@ -84,8 +207,42 @@ class FakeProvider:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
+            def _stream(self, events: list, headers: dict[str, str]) -> None:
+                try:
+                    self.send_response(200)
+                    binary = bool(events) and isinstance(events[0], bytes)
+                    self.send_header("content-type", "application/vnd.amazon.eventstream" if binary
+                                     else "text/event-stream")
+                    self.send_header("transfer-encoding", "chunked")
+                    self.send_header(outer.header, f"req_{len(outer.requests)}")
+                    for k, v in headers.items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                    for item in events:
+                        if isinstance(item, bytes):
+                            raw = item
+                        else:
+                            name, data = item
+                            raw = ((f"event: {name}\n" if name else "") +
+                                   f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n").encode()
+                        self.wfile.write(f"{len(raw):x}\r\n".encode() + raw + b"\r\n")
+                        self.wfile.flush()
+                        if outer.chunk_delay:
+                            time.sleep(outer.chunk_delay)
+                    self.wfile.write(b"0\r\n\r\n")
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    outer.disconnects += 1
+                    self.close_connection = True
+
         class Server(ThreadingHTTPServer):
             request_queue_size = 256
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                import sys
+
+                if not isinstance(sys.exc_info()[1], ConnectionError):  # a client hanging up is not an error
+                    super().handle_error(request, client_address)
 
         self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -95,6 +252,8 @@ class FakeProvider:
     def reset(self) -> None:
         self.script.clear()
         self.requests.clear()
+        self.chunk_delay = 0.0
+        self.disconnects = 0
 
     def close(self) -> None:
         self.server.shutdown()

@@ -63,8 +63,11 @@ def model(env: Path) -> str:
 
 @pytest.fixture(scope="session")
 def suite_path(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("suite") / "suite.yaml"
-    path.write_text(f"name: tickets\ndataset: {EXAMPLES / 'suites' / 'ticket-triage' / 'tickets.jsonl'}\n"
+    """The ticket-triage gates on the first 60 cases of its dataset (small: every test evaluates twice)."""
+    folder = tmp_path_factory.mktemp("suite")
+    write_jsonl(folder / "cases.jsonl", suite_rows()[:60])
+    path = folder / "suite.yaml"
+    path.write_text("name: tickets\ndataset: cases.jsonl\n"
                     "scorers:\n  - type: exact_match\n    normalize: [strip, lower]\n"
                     "gates:\n  exact_match: \">= 0.80\"\n  error_rate: \"<= 0.05\"\n"
                     # an HTTP loopback fake against an in-process classifier: latency differs by design

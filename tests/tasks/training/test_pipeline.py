@@ -79,6 +79,9 @@ def test_refusals_leave_no_trace(model: str, env: Path, suite_path: str, capsys:
     assert code == 2 and "missing.jsonl" in err
     code, _, err = _cli(["finetune", "run", model, "--data", bad, "--suite", suite_path, "--split", "0.5,0.5"], capsys)
     assert code == 2 and "--split" in err
+    code, _, err = _cli(["finetune", "run", model, "--trainer", "bedrock", "--base-model", "amazon.nova-micro-v1:0",
+                         "--data", bad, "--suite", suite_path], capsys)
+    assert code == 2 and "MODELCTL_ARTIFACTS on S3" in err  # checked before the data is even read
     record = open_registry().get_model(model)
     assert len(record.versions) == 1 and not record.experiments and not (env / "artifacts").exists()
 

@@ -1,0 +1,1 @@
+"""Production monitoring tied to each version (``monitor``) and silent-provider-change probes (``probe``)."""

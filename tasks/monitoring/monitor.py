@@ -1,0 +1,205 @@
+"""The monitor pipeline: read the log once, group rows by (model, version) and window, decide, report.
+
+``run_monitor`` is what both the ``monitor`` flow and ``modelctl monitor`` call, so they can never decide
+differently; ``emit_findings`` sends ``modelctl.monitor.degraded`` for each degraded metric. A degraded
+model is a finding, not a failure: the run completes and the event carries the alarm.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from registry.errors import InvalidInput, ModelNotFound, RegistryError, RegistryNotFound
+from registry.service import Registry
+from tasks.monitoring.checks import VersionCheck, check_version, resolve_thresholds
+from tasks.monitoring.data import LogColumns, load_columns, micros
+
+SERIES_METRICS = ("quality_score", "error_rate", "latency_p95_ms", "cost_per_1k_usd")
+_LOG_BINS = 16  # latency histogram bins per doubling, for the chart's per-bucket p95 (about 4% resolution)
+
+
+@dataclass
+class Series:
+    """A metric's time series per version: bucket start times and one list of values per version."""
+
+    start: str
+    bucket_hours: int
+    versions: dict[int, dict[str, list[float | None]]]
+
+
+@dataclass
+class ModelMonitor:
+    """One model: each version that served in the window, and the chart's series."""
+
+    model: str
+    status: str
+    versions: list[VersionCheck]
+    served_in_window: list[int]
+    series: Series | None = None
+
+
+@dataclass
+class MonitorReport:
+    """A monitor run over every model (or one)."""
+
+    status: str
+    window: dict[str, str]
+    models: list[ModelMonitor] = field(default_factory=list)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self, series: bool = False) -> dict[str, Any]:
+        out = asdict(self)
+        if not series:
+            for m in out["models"]:
+                m.pop("series", None)
+        return out
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _groups(cols: LogColumns, current_from: int) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+    """Rows ordered by (group, window) and the slice bounds; groups are (model code, version) pairs."""
+    span = int(cols.version.max(initial=0)) + 1
+    key = cols.model_idx * span + cols.version
+    present = np.bincount(key, minlength=1) > 0
+    lut = np.cumsum(present) - 1
+    pairs = [(int(k) // span, int(k) % span) for k in np.flatnonzero(present)]
+    gw = lut[key] * 2 + (cols.ts >= current_from)
+    order = np.argsort(gw.astype(np.uint32 if len(pairs) * 2 >= 1 << 16 else np.uint16), kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(gw, minlength=2 * len(pairs)))])
+    return order, bounds, pairs
+
+
+def _series(cols: LogColumns, idx_by_version: dict[int, np.ndarray], start_us: int, end_us: int) -> Series:
+    """Per-bucket quality, error rate, p95 latency (log-histogram) and cost per 1k requests per version."""
+    hours = max(1, math.ceil((end_us - start_us) / 3_600_000_000))
+    bucket_hours = max(1, math.ceil(hours / 200))
+    buckets = math.ceil(hours / bucket_hours)
+    width = bucket_hours * 3_600_000_000
+    out: dict[int, dict[str, list[float | None]]] = {}
+    for version, idx in idx_by_version.items():
+        b = np.clip((cols.ts[idx] - start_us) // width, 0, buckets - 1)
+        n = np.bincount(b, minlength=buckets)
+        q = cols.quality[idx]
+        q_ok = ~np.isnan(q)
+        q_n = np.bincount(b[q_ok], minlength=buckets)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            quality = np.bincount(b[q_ok], weights=q[q_ok], minlength=buckets) / q_n
+            errors = np.bincount(b, weights=cols.error[idx], minlength=buckets) / n
+            cost = np.bincount(b, weights=cols.cost[idx], minlength=buckets) * 1000 / n
+        lbin = np.clip(np.log2(cols.latency[idx] + 1) * _LOG_BINS, 0, 64 * _LOG_BINS - 1).astype(np.int64)
+        hist = np.bincount(b * 64 * _LOG_BINS + lbin, minlength=buckets * 64 * _LOG_BINS).reshape(buckets, -1)
+        first = np.argmax(np.cumsum(hist, axis=1) >= 0.95 * n[:, None], axis=1)
+        p95 = np.where(n > 0, np.exp2((first + 0.5) / _LOG_BINS) - 1, np.nan)
+        out[version] = {name: [None if not math.isfinite(v) else round(float(v), 6) for v in values]
+                        for name, values in zip(SERIES_METRICS, (quality, errors, p95, cost), strict=True)}
+    return Series(_iso(datetime.fromtimestamp(start_us / 1e6, UTC)), bucket_hours, out)
+
+
+def monitor_columns(cols: LogColumns, *, now: datetime, window: timedelta, baseline: timedelta,
+                    thresholds: dict[str, dict[str, float]] | None = None, min_users: int = 30,
+                    alpha: float = 0.05, evaluations: dict[tuple[str, int], dict[str, Any]] | None = None,
+                    models: list[str] | None = None) -> MonitorReport:
+    """Decide every (model, version) that served in the window (rows must lie in ``[now - window - baseline, now)``)."""
+    current_from, start = now - window, now - window - baseline
+    order, bounds, pairs = _groups(cols, micros(current_from))
+    by_model: dict[str, list[tuple[int, int]]] = {}
+    for g, (m, v) in enumerate(pairs):
+        by_model.setdefault(cols.models[m], []).append((g, v))
+    report = MonitorReport("ok", {"start": _iso(current_from), "end": _iso(now), "baseline_start": _iso(start),
+                                  "baseline_end": _iso(current_from)})
+    for name in sorted(set(by_model) | set(models or [])):
+        groups = by_model.get(name, [])
+        limits = resolve_thresholds((thresholds or {}).get(name))
+        pooled = np.concatenate([order[bounds[2 * g]:bounds[2 * g + 1]] for g, _ in groups] or [np.zeros(0, int)])
+        checks, served, idx_by_version = [], [], {}
+        for g, version in groups:
+            base, cur = order[bounds[2 * g]:bounds[2 * g + 1]], order[bounds[2 * g + 1]:bounds[2 * g + 2]]
+            idx_by_version[version] = order[bounds[2 * g]:bounds[2 * g + 2]]
+            if not len(cur):
+                continue
+            served.append(version)
+            own = len(np.unique(cols.user[base])) >= min_users
+            check = check_version(name, version, cols, base if own else pooled, cur, "version" if own else "model",
+                                  limits, min_users=min_users, alpha=alpha)
+            check.evaluation = (evaluations or {}).get((name, version))
+            checks.append(check)
+        status = "degraded" if any(c.status == "degraded" for c in checks) else "ok"
+        series = _series(cols, idx_by_version, micros(start), micros(now)) if idx_by_version else None
+        report.models.append(ModelMonitor(name, status, checks, served, series))
+        for c in checks:
+            report.findings += [{"model": name, "version": c.version, "metric": m.metric, "baseline": m.baseline,
+                                 "current": m.current, "p_value": m.p_value_adjusted, "window": report.window,
+                                 "change": m.change, "threshold": m.threshold, "baseline_source": c.baseline_source}
+                                for m in c.metrics if m.status == "degraded"]
+    report.status = "degraded" if report.findings else "ok"
+    return report
+
+
+def _evaluations(registry: Registry, names: list[str]) -> dict[tuple[str, int], dict[str, Any]]:
+    out: dict[tuple[str, int], dict[str, Any]] = {}
+    for name in names:
+        record = registry.get_model(name)
+        for version in record.versions:
+            evals = [e for e in record.evaluations if e.digest == version.digest]
+            if evals:
+                last = evals[-1]
+                out[(name, version.number)] = {"suite": last.suite, "passed": last.passed, "scores": last.scores,
+                                               "time": _iso(last.time)}
+    return out
+
+
+def run_monitor(registry: Registry | None, *, logs: str, model: str | None = None, window: timedelta,
+                baseline: timedelta, now: datetime | None = None,
+                thresholds: dict[str, dict[str, float]] | None = None, min_users: int = 30, alpha: float = 0.05,
+                environment: str = "production") -> MonitorReport:
+    """Monitor one model (or every model in the registry and the log) over ``logs``.
+
+    Args:
+        registry: the registry (for model names and evaluation records), or None for a bare table.
+        logs: a request-log URI or a CSV / Parquet / JSONL table.
+        model: one registered model name; None for all.
+        window: the current window; baseline: the window before it.
+        thresholds: ``{model: {metric: threshold}}`` overriding the defaults.
+    """
+    if not 0 < alpha < 1 or min_users < 2:
+        raise InvalidInput("alpha must be in (0, 1) and min users at least 2", field="alpha")
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    names: list[str] = []
+    if registry is not None:
+        try:
+            names = [r.name for r in registry.list_models()]
+        except RegistryNotFound:
+            registry = None
+    if model is not None and registry is not None and model not in names:
+        raise ModelNotFound(f"model {model!r} not found in {registry.uri}")
+    cols = load_columns(logs, since=now - window - baseline, until=now, model=model, environment=environment)
+    evaluations: dict[tuple[str, int], dict[str, Any]] = {}
+    if registry is not None:
+        try:
+            evaluations = _evaluations(registry, [model] if model else names)
+        except RegistryError:
+            evaluations = {}
+    return monitor_columns(cols, now=now, window=window, baseline=baseline, thresholds=thresholds,
+                           min_users=min_users, alpha=alpha, evaluations=evaluations,
+                           models=[model] if model else names)
+
+
+def emit_findings(report: MonitorReport) -> int:
+    """``modelctl.monitor.degraded`` per degraded metric (resource: the model); returns how many were sent."""
+    from tasks import events
+
+    sent = 0
+    for f in report.findings:
+        payload = {k: f[k] for k in ("version", "metric", "baseline", "current", "p_value", "window", "change",
+                                     "threshold", "baseline_source")}
+        sent += events.emit("monitor", "degraded", resource_id=f["model"], resource_prefix="modelctl.model",
+                            related=events.model_related(f["model"], [f["version"]])[1:], payload=payload)
+    return sent

@@ -1,0 +1,1 @@
+"""Sync the registry into the registries teams already run (MLflow, SageMaker Model Registry)."""

@@ -1,0 +1,87 @@
+"""OpenTelemetry spans for gateway calls, following the GenAI semantic conventions.
+
+Off unless the application configures an OpenTelemetry SDK (a ``TracerProvider`` with an exporter, e.g.
+``opentelemetry-instrument`` or ``trace.set_tracer_provider``): modelctl only uses the API, so without an
+SDK nothing is recorded and a call pays one check. Each span says which registered version served the
+request (``modelctl.model``, ``modelctl.version``, ``modelctl.digest``, ``modelctl.environment``,
+``modelctl.experiment_id``, ``modelctl.arm``). Message content is added only when the model's content
+capture is on, redacted like the request log.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from registry.serving import Resolution
+
+SYSTEMS = {"openai": "openai", "anthropic": "anthropic", "bedrock": "aws.bedrock", "local": "modelctl.local"}
+
+
+def tracer() -> Any | None:
+    """The gateway's tracer when an SDK tracer provider is configured, else None."""
+    try:
+        from opentelemetry import trace
+    except ImportError:  # the API is optional too
+        return None
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
+        return None
+    return provider.get_tracer("modelctl.gateway")
+
+
+def _request_attributes(res: Resolution, operation: str) -> dict[str, Any]:
+    config = res.config
+    attrs: dict[str, Any] = {
+        "gen_ai.operation.name": operation, "gen_ai.system": SYSTEMS.get(config.provider, config.provider),
+        "gen_ai.provider.name": SYSTEMS.get(config.provider, config.provider),
+        "gen_ai.request.model": config.model_id, "modelctl.model": res.name, "modelctl.version": res.version,
+        "modelctl.digest": res.digest, "modelctl.environment": res.environment}
+    for key, value in (("gen_ai.request.temperature", config.temperature),
+                       ("gen_ai.request.max_tokens", config.max_tokens), ("gen_ai.request.top_p", config.top_p),
+                       ("modelctl.experiment_id", res.experiment_id), ("modelctl.arm", res.arm)):
+        if value is not None:
+            attrs[key] = value
+    return attrs
+
+
+@contextmanager
+def call_span(res: Resolution, operation: str = "chat") -> Iterator[Any | None]:
+    """A CLIENT span around one provider call (None when tracing is off); errors are recorded on it."""
+    t = tracer()
+    if t is None:
+        yield None
+        return
+    from opentelemetry.trace import SpanKind
+
+    with t.start_as_current_span(f"{operation} {res.config.model_id}", kind=SpanKind.CLIENT,
+                                 attributes=_request_attributes(res, operation)) as span:
+        try:
+            yield span
+        except Exception as exc:
+            span.set_attribute("error.type", type(exc).__name__)
+            raise
+
+
+def record_response(span: Any | None, *, request_id: str, response_model: str | None, input_tokens: int,
+                    output_tokens: int, finish_reason: str | None, provider_request_id: str | None,
+                    cost_usd: float, content: tuple[str, str] | None = None) -> None:
+    """Response attributes; ``content`` (input, output), already redacted, only when capture is on."""
+    if span is None:
+        return
+    attrs: dict[str, Any] = {"gen_ai.usage.input_tokens": input_tokens, "gen_ai.usage.output_tokens": output_tokens,
+                             "modelctl.request_id": request_id, "modelctl.cost_usd": cost_usd}
+    if response_model:
+        attrs["gen_ai.response.model"] = response_model
+    if finish_reason:
+        attrs["gen_ai.response.finish_reasons"] = [finish_reason]
+    if provider_request_id:
+        attrs["gen_ai.response.id"] = provider_request_id
+    if content is not None:
+        attrs["gen_ai.input.messages"] = json.dumps([{"role": "user", "parts": [{"type": "text",
+                                                                                   "content": content[0]}]}])
+        attrs["gen_ai.output.messages"] = json.dumps([{"role": "assistant", "parts": [{"type": "text",
+                                                                                         "content": content[1]}]}])
+    span.set_attributes(attrs)
