@@ -5,8 +5,10 @@ Run: ``.venv/bin/python bench/eval_bench.py [--quick]``.
 The runner's own overhead is measured with the local provider sleeping 50 ms per call (client cost
 ~0); the same run through the real openai SDK against a local HTTP server that answers in 50 ms is
 printed beside it, then with that server in its own process (a real provider is another machine; the
-runner's calls go through ``AsyncOpenAI`` on one event loop per version). Ideal wall time = 2 x cases x 0.05 s / concurrency. Then the fully cached re-run,
-timed inside the warm process, with the CLI's figure (a fresh process that starts Prefect) beside it.
+runner's calls go through ``AsyncOpenAI`` on one event loop per version). Ideal wall time = 2 x cases x 0.05 s
+/ concurrency. Then the fully cached re-run, timed inside the warm process, with the CLI's figure (a fresh
+process, in-process pipeline) beside it, and a 10-case evaluation from the CLI in-process beside the same
+through the flow (``--prefect``).
 """
 
 from __future__ import annotations
@@ -159,17 +161,37 @@ def main() -> None:
     reg.record_eval("bench", 1, suite="s", passed=True)
     reg.promote("bench", 1, "production", reason="bench")
     env = {**os.environ, "MODELCTL_REGISTRY": reg_uri, "MODELCTL_CACHE": str(tmp / "cli-cache"),
-           "PREFECT_HOME": str(tmp / "prefect"), "PREFECT_LOGGING_LEVEL": "ERROR"}
+           "PREFECT_HOME": str(tmp / "prefect"), "PREFECT_LOGGING_LEVEL": "ERROR",
+           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"}
     cli = [str(Path(sys.executable).with_name("modelctl")), "eval", "run", str(suite), "--candidate", "bench@2",
            "--concurrency", str(conc)]
+    env.pop("PREFECT_API_URL", None)
     first = time.perf_counter()
     subprocess.run(cli, env=env, capture_output=True, check=False)
     first = time.perf_counter() - first
     start = time.perf_counter()
     proc = subprocess.run(cli, env=env, capture_output=True, text=True, check=False)
     cli_cached = time.perf_counter() - start
-    print(f"CLI `modelctl eval run`, uncached   {first:7.2f} s   (a new process: Prefect's temporary server starts)")
+    print(f"CLI `modelctl eval run`, uncached   {first:7.2f} s   (in-process pipeline, no Prefect server)")
     print(f"CLI `modelctl eval run`, cached     {cli_cached:7.2f} s   (exit {proc.returncode})")
+    small(tmp, env)
+
+
+def small(tmp: Path, env: dict[str, str]) -> None:
+    """The issue's case: a 10-case local evaluation from the CLI, in-process beside the flow path."""
+    suite = make_suite(tmp / "small", 10) if (tmp / "small").mkdir() is None else None
+    assert suite is not None
+    base = [str(Path(sys.executable).with_name("modelctl")), "eval", "run", str(suite), "--candidate", "bench@2",
+            "--no-cache"]
+    rows = []
+    for label, extra in (("in-process pipeline (default)", []), ("baseline: --prefect (the flow)", ["--prefect"])):
+        start = time.perf_counter()
+        proc = subprocess.run([*base, *extra], env=env, capture_output=True, text=True, check=False)
+        rows.append(f"CLI eval run, 10 cases, {label:<31} {time.perf_counter() - start:7.2f} s wall   "
+                    f"(exit {proc.returncode}{'; target < 2 s' if not extra else ''})")
+    print("# 10-case evaluation from the CLI (a fresh process each; 50 ms simulated provider latency)")
+    for row in rows:
+        print(row)
 
 
 if __name__ == "__main__":

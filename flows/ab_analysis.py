@@ -39,6 +39,8 @@ class AbAnalysisParams(BaseModel):
     apply: bool = Field(default=False, description="Act on the decision: ship, roll back, advance or abort "
                                                    "(the hourly schedule turns this on)")
     registry: str | None = Field(default=None, description="Registry URI (default: MODELCTL_REGISTRY)")
+    stats: str | None = Field(default=None, description="Per-user sufficient statistics (the README's query run in "
+                                                        "a warehouse), instead of the request log")
 
 
 class ExperimentFailed(RegistryError):
@@ -76,7 +78,8 @@ def analyse_experiment(params: AbAnalysisParams, experiment_id: str) -> dict[str
     registry = open_registry(params.registry)
     analysis = run_analysis(registry, experiment_id, logs=params.logs, planned_split=params.planned_split,
                             primary=params.primary, guardrails=params.guardrails, min_effect=params.min_effect,
-                            sequential=params.sequential, estimators=params.estimators, cuped=params.cuped)
+                            sequential=params.sequential, estimators=params.estimators, cuped=params.cuped,
+                            stats=params.stats)
     publish(experiment_id, analysis)
     applied = apply_decision(registry, experiment_id, analysis, apply=params.apply,
                              flow_run_id=str(flow_run.id or ""))

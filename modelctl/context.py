@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
 if TYPE_CHECKING:
     from registry.service import Registry
 
@@ -35,6 +33,20 @@ def open_registry() -> Registry:
     return _open(STATE.registry_uri)
 
 
+def parse_ref(text: str) -> tuple[str, int | str | None]:
+    """``NAME[@VERSION|@ENVIRONMENT]`` (imported on use: command modules stay cheap to import)."""
+    from registry.service import parse_ref as _parse
+
+    return _parse(text)
+
+
+def environments() -> tuple[str, ...]:
+    """The environment names, in order."""
+    from registry.entities import ENVIRONMENTS
+
+    return tuple(ENVIRONMENTS)
+
+
 def _escape_char(ch: str) -> str:
     code = ord(ch)
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
@@ -50,6 +62,8 @@ def escape_text(text: str, *, keep_newlines: bool = False) -> str:
 
 
 def _default(obj: Any) -> Any:
+    from pydantic import BaseModel
+
     if isinstance(obj, BaseModel):
         return obj.model_dump(mode="json", exclude_none=True)
     if isinstance(obj, datetime):
@@ -71,6 +85,13 @@ def to_json(obj: Any) -> str:
 def print_json(obj: Any) -> None:
     """Print --json output to stdout."""
     sys.stdout.write(to_json(obj) + "\n")
+
+
+def use_prefect(requested: bool) -> bool:
+    """Run through Prefect (and show in its UI) only when asked (``--prefect``) or a server is configured."""
+    import os
+
+    return requested or bool(os.environ.get("PREFECT_API_URL"))
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -181,7 +181,7 @@ class EvalRecord(Frozen):
     gates: dict[str, Any] = Field(default_factory=dict)
     baseline: str | None = None
     flow_run_id: str | None = None
-    source: Literal["manual", "flow", "import"] = "manual"
+    source: Literal["manual", "flow", "cli", "import"] = "manual"
     time: datetime
     actor: str
 

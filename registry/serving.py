@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -121,6 +122,7 @@ class ServingSnapshot:
         self._next_check = 0.0
         self._lock = threading.Lock()
         self._warned: set[tuple[str, int]] = set()
+        self.on_check: Callable[[], None] | None = None  # also run on each freshness check (settings re-read)
         self.reload()
 
     # -- loading --------------------------------------------------------------------------------
@@ -147,6 +149,8 @@ class ServingSnapshot:
     def _maybe_refresh(self) -> None:
         if self._lock.locked():
             return
+        if self.on_check is not None:
+            self.on_check()
         try:
             self.reload()
         except Exception as exc:  # keep serving the last good snapshot
@@ -205,6 +209,50 @@ def snapshot_for(uri: str | None = None) -> ServingSnapshot:
     return snap
 
 
+class _Current:
+    """The process's default snapshot. ``MODELCTL_REGISTRY`` is re-read only when that snapshot checks
+    its freshness (every ``MODELCTL_SNAPSHOT_REFRESH_SECONDS``), never per ``resolve`` call."""
+
+    __slots__ = ("snapshot",)
+
+    def __init__(self) -> None:
+        self.snapshot: ServingSnapshot | None = None
+
+    def get(self) -> ServingSnapshot:
+        """The snapshot of the configured registry (settings built here, not on the hot path)."""
+        snap = snapshot_for(get_settings().registry)
+        snap.on_check = self.recheck
+        self.snapshot = snap
+        return snap
+
+    def recheck(self) -> None:
+        """Follow a changed ``MODELCTL_REGISTRY`` (the next call is served from its snapshot)."""
+        try:
+            uri = get_settings().registry
+        except Exception as exc:  # keep serving; a broken environment is reported, not raised per call
+            log.warning("cannot re-read the settings (serving the current snapshot): %s", exc)
+            return
+        if _default.get(uri) is not self.snapshot:
+            self.get()
+
+
+_current = _Current()
+
+
 def resolve(name: str, environment: str = "production", user_id: str | None = None) -> Resolution:
-    """Resolve a model for an application (see ``ServingSnapshot.resolve``)."""
-    return snapshot_for().resolve(name, environment, user_id)
+    """Resolve a model for an application (see ``ServingSnapshot.resolve``).
+
+    The settings and the snapshot are resolved once per process: a changed ``MODELCTL_REGISTRY`` is
+    followed within ``MODELCTL_SNAPSHOT_REFRESH_SECONDS``, when the snapshot checks its freshness.
+    """
+    snap = _current.snapshot
+    if snap is None:
+        snap = _current.get()
+    return snap.resolve(name, environment, user_id)
+
+
+def reset_default() -> None:
+    """Forget the process-wide snapshots (tests, or after changing MODELCTL_REGISTRY on purpose)."""
+    with _default_lock:
+        _default.clear()
+        _current.snapshot = None

@@ -38,6 +38,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -441,14 +442,159 @@ def skipped_lines(table: pa.Table) -> int:
     return int((table.schema.metadata or {}).get(b"skipped_lines", b"0"))
 
 
+_DUCK_TYPES = {pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ", pa.string(): "VARCHAR", pa.int64(): "BIGINT",
+               pa.float64(): "DOUBLE", pa.bool_(): "BOOLEAN"}
+
+
+def _scan_sql(con: Any, listing: _Listing, files: list[tuple[str, date, float]], schema: pa.Schema) -> str:
+    """One relation over a kind's JSONL and Parquet files, typed by ``schema`` (torn JSON lines skipped)."""
+    from tasks.duck import quote_list
+
+    def path(name: str) -> str:
+        return name  # the listing gives a local path or a full s3:// URI
+
+    parts = []
+    jsonl = [path(f) for f, _, _ in files if f.endswith(".jsonl")]
+    if jsonl:
+        typed = ", ".join(f"TRY_CAST({f.name} AS {_DUCK_TYPES[f.type]}) AS {f.name}" for f in schema)
+        parts.append(f"SELECT {typed} FROM ({_jsonl_raw_sql(jsonl, schema)}) raw WHERE {_jsonl_valid_sql(schema)}")
+    parquet = [path(f) for f, _, _ in files if f.endswith(".parquet")]
+    if parquet:
+        source = f"read_parquet({quote_list(parquet)}, union_by_name = true)"
+        # files compacted before an optional column existed: that column reads NULL
+        have = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+        stored = ", ".join(f"CAST({f.name if f.name in have else 'NULL'} AS {_DUCK_TYPES[f.type]}) AS {f.name}"
+                           for f in schema)
+        parts.append(f"SELECT {stored} FROM {source}")
+    if not parts:
+        nulls = ", ".join(f"CAST(NULL AS {_DUCK_TYPES[f.type]}) AS {f.name}" for f in schema)
+        return f"SELECT {nulls} WHERE 1 = 0"
+    return " UNION ALL ".join(parts)
+
+
+def _jsonl_raw_sql(paths: list[str], schema: pa.Schema) -> str:
+    """JSONL lines with every field as text: a torn or non-object line reads as a row of NULLs."""
+    from tasks.duck import quote, quote_list
+
+    spec = ", ".join(f"{quote(f.name)}: 'VARCHAR'" for f in schema)
+    return (f"SELECT * FROM read_json({quote_list(paths)}, format = 'newline_delimited', "
+            f"columns = {{{spec}}}, ignore_errors = true)")
+
+
+def _jsonl_valid_sql(schema: pa.Schema) -> str:
+    """A line is readable when it is a JSON object with a field of the schema and every value casts to
+    its column's type (what the Arrow reader accepts; the others are skipped and counted)."""
+    present = f"COALESCE({', '.join(schema.names)}) IS NOT NULL"
+    casts = [f"({f.name} IS NULL OR TRY_CAST({f.name} AS {_DUCK_TYPES[f.type]}) IS NOT NULL)" for f in schema]
+    return " AND ".join([present, *casts])
+
+
+def _skipped_jsonl(con: Any, files: list[tuple[str, date, float]], schema: pa.Schema) -> int:
+    """How many JSONL lines of ``files`` are unreadable (torn by a crash, or edited)."""
+    jsonl = [f for f, _, _ in files if f.endswith(".jsonl")]
+    if not jsonl:
+        return 0
+    row = con.execute(f"SELECT count(*) FROM ({_jsonl_raw_sql(jsonl, schema)}) raw "
+                      f"WHERE NOT ({_jsonl_valid_sql(schema)})").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _latest_feedback_sql(columns: list[str]) -> str:
+    """The latest feedback row per request_id: one hash aggregation (``arg_max``), no sort."""
+    cols = [c for c in dict.fromkeys(columns) if c != "request_id"]
+    packed = ", ".join(f"{c} := {c}" for c in cols)
+    picked = ", ".join(f"latest.{c} AS {c}" for c in cols)
+    return (f"SELECT request_id, {picked} FROM (SELECT request_id, arg_max(struct_pack({packed}), timestamp) "
+            "AS latest FROM feedback_log GROUP BY request_id) newest")
+
+
+def register_log_views(con: Any, uri: str, since: date | None = None, until: date | None = None
+                       ) -> tuple[list[tuple[str, date, float]], list[tuple[str, date, float]]]:
+    """Views over a request log on a DuckDB connection: ``requests_log`` and ``feedback_log`` (as stored,
+    unreadable JSONL lines left out), and ``requests`` / ``feedback`` typed for the A/B statement
+    (``tasks/ab/sql.py``). Returns the request and feedback files the views read."""
+    listing = _Listing(uri)
+    req_files, fb_files = listing.files("requests", since, until), listing.files("feedback", since, None)
+    con.execute(f"CREATE VIEW requests_log AS {_scan_sql(con, listing, req_files, REQUEST_SCHEMA)}")
+    con.execute(f"CREATE VIEW feedback_log AS {_scan_sql(con, listing, fb_files, FEEDBACK_SCHEMA)}")
+    con.execute("CREATE VIEW requests AS SELECT request_id, experiment_id, variant, user_id, model, "
+                "COALESCE(CAST(timestamp AS TIMESTAMP), TIMESTAMP '1970-01-01 00:00:00') AS timestamp, "
+                "CAST(latency_ms AS DOUBLE) AS latency_ms, CAST(cost_usd AS DOUBLE) AS cost_usd, "
+                "CAST(error AS DOUBLE) AS error, CAST(input_tokens AS DOUBLE) AS input_tokens, "
+                "CAST(output_tokens AS DOUBLE) AS output_tokens FROM requests_log")
+    con.execute("CREATE VIEW feedback AS SELECT request_id, CAST(timestamp AS TIMESTAMP) AS timestamp, "
+                "quality_score, thumbs_up FROM feedback_log")
+    return req_files, fb_files
+
+
 def load_requests(uri: str | None = None, model: str | None = None, since: str | date | datetime | None = None,
                   until: str | date | datetime | None = None, experiment_id: str | None = None,
-                  columns: list[str] | None = None, with_feedback: bool = True) -> pd.DataFrame:
+                  columns: list[str] | None = None, with_feedback: bool = True,
+                  feedback_only: bool = False) -> pd.DataFrame:
     """Requests in [since, until] (UTC), optionally of one model or experiment, with feedback joined.
 
     Feedback is joined by request_id (the latest feedback row wins); its columns are empty where
-    there is none. Unreadable lines are skipped (logged) and counted in ``frame.attrs["skipped_lines"]``.
+    there is none (``feedback_only``: only requests that have feedback). Filtering, the join and the
+    projection run in DuckDB over the JSONL and Parquet files (``s3://`` through the fsspec layer);
+    rows come back in file order. Unreadable lines (torn by a crash, or edited) are skipped (logged)
+    and counted in ``frame.attrs["skipped_lines"]``.
     """
+    import duckdb
+
+    from tasks.duck import connect, quote
+
+    wanted = columns if columns is not None else [*REQUEST_SCHEMA.names, *(FEEDBACK_COLUMNS if with_feedback else [])]
+    req_cols = [c for c in wanted if c in REQUEST_SCHEMA.names]
+    fb_cols = [c for c in wanted if c in FEEDBACK_COLUMNS] if with_feedback else []
+    uri = uri or get_settings().log
+    con = connect(s3=uri.startswith("s3://"))
+    try:
+        req_files, fb_files = register_log_views(con, uri, _as_date(since, "since"), _as_date(until, "until"))
+        skipped = _skipped_jsonl(con, req_files, REQUEST_SCHEMA)
+        if with_feedback:
+            skipped += _skipped_jsonl(con, fb_files, FEEDBACK_SCHEMA)
+        if skipped:
+            log.warning("request log %s: skipped %d unreadable line(s) (torn or malformed)", uri, skipped)
+        where = []
+        for column, value in (("model", model), ("experiment_id", experiment_id)):
+            if value is not None:
+                where.append(f"r.{column} = {quote(value)}")
+        lo, hi = _as_ts(since, "since"), _as_ts(until, "until")
+        if lo is not None:
+            where.append(f"r.timestamp >= CAST({quote(lo.isoformat())} AS TIMESTAMPTZ)")
+        if hi is not None:
+            where.append(f"r.timestamp <= CAST({quote(hi.isoformat())} AS TIMESTAMPTZ)")
+        select = ", ".join([*(f"r.{c}" for c in req_cols), *(f"f.{c}" for c in fb_cols)]) or "1 AS _"
+        sql = f"SELECT {select} FROM requests_log r"
+        if fb_cols:
+            sql += f" LEFT JOIN ({_latest_feedback_sql(fb_cols)}) f ON f.request_id = r.request_id"
+            if feedback_only:
+                where.append("f.request_id IS NOT NULL")
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        con.execute("SET preserve_insertion_order = true")  # rows in file order, as written (no sort)
+        table = con.sql(sql).to_arrow_table()
+    except duckdb.IOException as exc:  # an unreadable store, as the Arrow reader reported it
+        raise OSError(str(exc).splitlines()[0]) from exc
+    finally:
+        con.close()
+    types = dict(REQUEST_FIELDS) | dict(FEEDBACK_FIELDS)
+    schema = pa.schema([(c, types[c]) for c in [*req_cols, *fb_cols]])
+    frame = table.select(schema.names).cast(schema).to_pandas()
+    for column in fb_cols:  # a request without feedback reads NaN, as a pandas left merge gives
+        if frame[column].dtype == object:
+            frame[column] = frame[column].where(frame[column].notna(), np.nan)
+    if columns is not None:
+        frame = frame[[c for c in columns if c in frame.columns]]
+    frame = frame.reset_index(drop=True)
+    frame.attrs["skipped_lines"] = skipped
+    return frame
+
+
+def load_requests_arrow(uri: str | None = None, model: str | None = None, since: str | date | datetime | None = None,
+                  until: str | date | datetime | None = None, experiment_id: str | None = None,
+                  columns: list[str] | None = None, with_feedback: bool = True) -> pd.DataFrame:
+    """``load_requests`` on Arrow and pandas: the reference the DuckDB reader is tested against."""
     import pyarrow.compute as pc
 
     listing = _Listing(uri or get_settings().log)

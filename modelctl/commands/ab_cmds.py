@@ -33,6 +33,8 @@ def analyze(
     experiment_id: Annotated[str, typer.Argument(help="The experiment (NAME-exp-N), or the id in a --logs table.")],
     logs: Annotated[str | None, typer.Option("--logs", help="Request log URI or a CSV/Parquet/JSONL table "
                                                             "(path or s3://)")] = None,
+    stats: Annotated[str | None, typer.Option("--stats", help="Per-user sufficient statistics (CSV/Parquet, path or "
+                                                             "s3://): the README's query run in a warehouse")] = None,
     planned_split: Annotated[float | None, typer.Option("--planned-split", help="Treatment share (with --logs)")] = None,
     primary: Annotated[str | None, typer.Option("--primary", help="Primary metric")] = None,
     guardrail: Annotated[list[str] | None, typer.Option("--guardrail", help="METRIC:MAX_REGRESSION")] = None,
@@ -44,15 +46,27 @@ def analyze(
                                                         "canaries advance or abort")] = False,
     chart: Annotated[Path | None, typer.Option("--chart", help="Write the effects chart (PNG) here")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+    prefect: Annotated[bool, typer.Option("--prefect", help="Run as the ab-analysis flow (default when "
+                                                            "PREFECT_API_URL is set)")] = False,
 ) -> None:
-    """Analyse an experiment; exit 0 ship, 1 rollback (or a refused --apply), 3 continue, 4 invalid, 2 bad input."""
+    """Analyse an experiment in-process (``--prefect``: as the flow); exit 0 ship, 1 rollback (or a refused
+    --apply), 3 continue, 4 invalid, 2 bad input."""
+    from modelctl.context import use_prefect
+
+    if logs is not None and stats is not None:
+        raise InvalidInput("give --logs or --stats, not both", field="stats")
+    finite(min_effect, "--min-effect")
+    finite(planned_split, "--planned-split")
+    if use_prefect(prefect):
+        _run_flow(experiment_id, logs=logs, stats=stats, planned_split=planned_split, primary=primary,
+                  guardrails=parse_guardrails(guardrail) if guardrail else None, min_effect=min_effect,
+                  estimators=parse_estimators(estimator) or None, cuped=cuped, sequential=sequential, apply=apply,
+                  json_out=json_out)
     from registry.errors import PolicyViolation
     from registry.service import open_registry
     from tasks.ab import apply_decision, run_analysis
     from tasks.ab.report import render_ab_markdown, render_effects_png
 
-    finite(min_effect, "--min-effect")
-    finite(planned_split, "--planned-split")
     reg = open_registry(STATE.registry_uri)
     try:
         has_registry = reg.store.exists()
@@ -61,7 +75,7 @@ def analyze(
     analysis = run_analysis(reg if has_registry else None, experiment_id, logs=logs, planned_split=planned_split,
                             primary=primary, guardrails=parse_guardrails(guardrail) if guardrail else None,
                             min_effect=min_effect, sequential=sequential, estimators=parse_estimators(estimator),
-                            cuped=cuped)
+                            cuped=cuped, stats=stats)
     actions: list[str] = []
     refused: PolicyViolation | None = None
     known = False
@@ -88,3 +102,21 @@ def analyze(
         sys.stderr.write(f"error: {refused}\n")
         raise typer.Exit(1)
     raise typer.Exit(EXIT[analysis.decision])
+
+
+def _run_flow(experiment_id: str, *, json_out: bool, **params: object) -> None:
+    """The same analysis through the ``ab-analysis`` flow (it shows in the Prefect UI)."""
+    from flows.ab_analysis import AbAnalysisParams, ab_analysis
+
+    result = ab_analysis(AbAnalysisParams(experiment_id=experiment_id, registry=STATE.registry_uri,
+                                          **params))  # type: ignore[arg-type]
+    out = result[experiment_id]
+    if json_out:
+        print_json(out)
+    else:
+        print(f"decision: {out['decision']}")
+        for reason in out["reasons"]:
+            print(f"  - {reason}")
+        for action in out.get("actions", []):
+            print(f"* {action}")
+    raise typer.Exit(EXIT[out["decision"]])

@@ -6,9 +6,8 @@ from typing import Annotated
 
 import typer
 
-from modelctl.context import open_registry, print_json
+from modelctl.context import open_registry, parse_ref, print_json
 from registry.errors import InvalidInput
-from registry.service import parse_ref
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why (recorded in history).")]
@@ -73,7 +72,8 @@ def show(json_out: JsonOpt = False) -> None:
 
 @app.command("set")
 def set_rule(env: EnvOpt, approvals: Annotated[int, typer.Option("--approvals", help="0 turns it off.")],
-             stale_after_days: Annotated[int, typer.Option("--stale-after-days", help="Pending requests older than this are flagged stale.")] = 7,
+             stale_after_days: Annotated[int, typer.Option(
+                 "--stale-after-days", help="Days after which an approval or request goes stale.")] = 7,
              reason: ReasonOpt = None, json_out: JsonOpt = False) -> None:
     """Require N approvals, by actors other than the requester, for promotions into an environment."""
     from registry.approvals import set_policy
@@ -81,8 +81,8 @@ def set_rule(env: EnvOpt, approvals: Annotated[int, typer.Option("--approvals", 
     set_policy(open_registry(), env, approvals, stale_after_days=stale_after_days, reason=reason)
     if json_out:
         print_json({"environment": env, "approvals": approvals, "stale_after_days": stale_after_days})
-    else:
-        print(f"{env}: approvals={approvals} stale-after-days={stale_after_days}")
+        return
+    print(f"{env}: approvals={approvals} stale-after-days={stale_after_days}")
 
 
 def register(root: typer.Typer) -> None:

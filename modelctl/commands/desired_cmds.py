@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from modelctl.context import open_registry, print_json
-from registry.plan import ApplyResult, Change, Plan
+
+if TYPE_CHECKING:
+    from registry.plan import ApplyResult, Change, Plan
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 FileArg = Annotated[Path, typer.Argument(help="A desired-state models.yaml (or a directory of them).")]

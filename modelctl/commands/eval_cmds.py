@@ -7,9 +7,8 @@ from typing import Annotated
 
 import typer
 
-from modelctl.context import escape_text, open_registry, print_json
+from modelctl.context import escape_text, open_registry, parse_ref, print_json
 from registry.errors import InvalidInput
-from registry.service import parse_ref
 
 app = typer.Typer(no_args_is_help=True, help="Evaluation records and runs.")
 
@@ -69,11 +68,14 @@ def run(
                                                      help="Point staging at a promoted candidate.")] = False,
     report: Annotated[Path | None, typer.Option("--report", help="Write the markdown report to this file.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    prefect: Annotated[bool, typer.Option("--prefect", help="Run as the evaluate-candidate flow (default when "
+                                                            "PREFECT_API_URL is set).")] = False,
 ) -> None:
-    """Run the evaluate-candidate flow locally; exit 0 promote, 1 reject, 3 inconclusive, 2 bad input,
-    5 a provider that cannot be called (nothing recorded)."""
-    from modelctl.context import STATE
+    """Evaluate a candidate in-process (the flow's pipeline; ``--prefect`` runs the flow); exit 0 promote,
+    1 reject, 3 inconclusive, 2 bad input, 5 a provider that cannot be called (nothing recorded)."""
+    from modelctl.context import STATE, use_prefect
     from tasks.evaluation import load_suite
+    from tasks.evaluation.pipeline import EvaluateCandidateParams, run_evaluation
 
     load_suite(suite)  # bad suite files fail here, before Prefect starts
     name, which = parse_ref(candidate)
@@ -82,12 +84,15 @@ def run(
     if baseline is not None:
         parse_ref(baseline)
     open_registry().get_version(name, which)
-    from flows.evaluate_candidate import EvaluateCandidateParams, evaluate_candidate
-
     params = EvaluateCandidateParams(suite=suite, candidate=candidate, baseline=baseline, concurrency=concurrency,
                                      use_cache=not no_cache, promote_to_staging=promote_to_staging,
                                      registry=STATE.registry_uri)
-    result = evaluate_candidate(params)
+    if use_prefect(prefect):
+        from flows.evaluate_candidate import evaluate_candidate
+
+        result = evaluate_candidate(params)
+    else:
+        result = run_evaluation(params, source="cli")
     markdown = result.pop("report")
     if report is not None:
         report.write_text(markdown)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from modelctl.context import open_registry, print_json
+from modelctl.context import open_registry, parse_ref, print_json
 from registry.errors import InvalidInput
 from registry.numbers import finite
-from registry.service import Registry, parse_ref
+
+if TYPE_CHECKING:
+    from registry.service import Registry
 
 app = typer.Typer(no_args_is_help=True, help="A/B experiments on a model's production traffic.")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]

@@ -34,6 +34,8 @@ def run(
     ab_days: Annotated[float, typer.Option("--ab-days", help="Experiment length in days.")] = 7,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Collect, validate and split only.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    prefect: Annotated[bool, typer.Option("--prefect", help="Run as the fine-tune flow (default when "
+                                                            "PREFECT_API_URL is set)")] = False,
 ) -> None:
     """Fine-tune NAME; exit 0 registered and in A/B, 1 refused or rejected, 2 bad input, 3 inconclusive,
     5 a provider or store unreachable."""
@@ -53,7 +55,15 @@ def run(
     except ValidationError as exc:
         err = exc.errors()[0]
         raise InvalidInput(err["msg"], field="--" + str(err["loc"][0]).replace("_", "-")) from exc
-    result = run_pipeline(params, on_event=None if json_out else _progress)
+    from modelctl.context import use_prefect
+
+    if use_prefect(prefect):
+        from flows.fine_tune import fine_tune
+        from tasks.training.pipeline import FineTuneResult
+
+        result = FineTuneResult.model_validate(fine_tune(params))
+    else:
+        result = run_pipeline(params, on_event=None if json_out else _progress)
     if json_out:
         print_json(result.model_dump(mode="json"))
     else:

@@ -6,18 +6,24 @@ from __future__ import annotations
 import difflib
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from modelctl.context import escape_text, open_registry, print_json, to_json
-from registry import yamlio
-from registry.entities import ENVIRONMENTS, ModelRecord, Version
+from modelctl.context import environments, escape_text, open_registry, parse_ref, print_json, to_json
 from registry.errors import InvalidInput, VersionNotFound
-from registry.service import parse_ref
+
+if TYPE_CHECKING:
+    from registry.entities import ModelRecord, Version
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why (recorded in history).")]
+
+
+def _dumps(data: Any) -> str:
+    from registry import yamlio
+
+    return yamlio.dumps(data)
 
 
 def _ref(text: str) -> tuple[str, int | str | None]:
@@ -26,7 +32,7 @@ def _ref(text: str) -> tuple[str, int | str | None]:
 
 def version_json(record: ModelRecord, v: Version) -> dict[str, Any]:
     """The JSON form of one version (``show NAME@V --json``)."""
-    envs = [e for e in ENVIRONMENTS if record.env_version(e) == v.number]
+    envs = [e for e in environments() if record.env_version(e) == v.number]
     latest = record.latest_eval(v.digest)
     body = v.model_dump(mode="json", exclude_none=True, exclude={"number"})
     return {"name": record.name, "version": v.number, **body, "environments": envs,
@@ -36,7 +42,7 @@ def version_json(record: ModelRecord, v: Version) -> dict[str, Any]:
 
 def model_json(record: ModelRecord) -> dict[str, Any]:
     """The JSON form of a model with its environments (``show NAME --json``)."""
-    envs = {e: record.env_version(e) for e in ENVIRONMENTS if record.env_version(e)}
+    envs = {e: record.env_version(e) for e in environments() if record.env_version(e)}
     rollback = {e: p.previous for e, p in record.environments.items() if p.previous}
     head = record.version(envs.get("production") or (record.versions[-1].number if record.versions else 0))
     out: dict[str, Any] = {"name": record.name, "purpose": record.purpose, "owner": record.owner,
@@ -93,10 +99,10 @@ def export(file: Annotated[Path | None, typer.Argument(help="Output file (defaul
     else:
         data = export_seed(open_registry())
     if file is None:
-        sys.stdout.write(to_json(data) + "\n" if json_out else yamlio.dumps(data))
+        sys.stdout.write(to_json(data) + "\n" if json_out else _dumps(data))
         return
     try:
-        file.write_text(yamlio.dumps(data))
+        file.write_text(_dumps(data))
     except OSError as exc:
         raise InvalidInput(f"cannot write: {exc.strerror or exc}", file=str(file)) from exc
     if json_out:
@@ -123,7 +129,7 @@ def list_(json_out: JsonOpt = False) -> None:
     """List models with the version in each environment."""
     records = open_registry().list_models()
     rows: list[dict[str, Any]] = [{"name": r.name, "kind": r.kind, "owner": r.owner, "purpose": r.purpose,
-             "environments": {e: r.env_version(e) for e in ENVIRONMENTS if r.env_version(e)},
+             "environments": {e: r.env_version(e) for e in environments() if r.env_version(e)},
              "versions": len(r.versions),
              "experiment": (r.running_experiment().id if r.running_experiment() else None),  # type: ignore[union-attr]
              "pending_approvals": [{"environment": p.environment, "version": p.version, "id": p.id,
@@ -153,7 +159,7 @@ def show(ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME@ENV
     if json_out:
         print_json(data)
     else:
-        sys.stdout.write(yamlio.dumps(data))
+        sys.stdout.write(_dumps(data))
 
 
 def promote(ref: Annotated[str, typer.Argument(help="NAME@VERSION")],
@@ -237,7 +243,7 @@ def diff(a: Annotated[str, typer.Argument(help="NAME@VERSION or NAME@ENVIRONMENT
     for side in sides:  # templates are shown line by line below, not as escaped YAML strings
         for field in templates:
             side["config"].pop(field, None)
-    text = difflib.unified_diff(yamlio.dumps(sides[0]).splitlines(), yamlio.dumps(sides[1]).splitlines(),
+    text = difflib.unified_diff(_dumps(sides[0]).splitlines(), _dumps(sides[1]).splitlines(),
                                 fromfile=a, tofile=b, lineterm="")
     out = "\n".join([*text, *(line for lines in templates.values() for line in lines)])
     print(out if out else f"{a} and {b} are identical")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from modelctl.context import open_registry, print_json
-from registry.entities import ModelRecord
+
+if TYPE_CHECKING:
+    from registry.entities import ModelRecord
 
 app = typer.Typer(help="Sync models, versions and environments to MLflow or SageMaker.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
@@ -25,7 +27,7 @@ def _records(names: list[str] | None) -> list[ModelRecord]:
 def mlflow(names: Names = None,
            tracking_uri: Annotated[str, typer.Option("--tracking-uri", envvar="MLFLOW_TRACKING_URI",
                                                      help="The MLflow tracking server (http://...).")] = "http://127.0.0.1:5000",
-           check: CheckOpt = False, workers: Annotated[int, typer.Option("--workers", min=1, max=32, help="Parallel MLflow REST writers.")] = 4,
+           check: CheckOpt = False, workers: Annotated[int, typer.Option("--workers", min=1, max=32, help="Concurrent writers to MLflow.")] = 4,
            json_out: JsonOpt = False) -> None:
     """Registered model per model, model version per version (modelctl.* tags), environments as aliases."""
     from modelctl.context import STATE

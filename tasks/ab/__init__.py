@@ -44,8 +44,12 @@ def run_analysis(registry: Registry | None, experiment_id: str, *, logs: str | N
                  planned_split: float | None = None, primary: str | None = None,
                  guardrails: dict[str, float] | None = None, min_effect: float | None = None,
                  sequential: bool = False, estimators: dict[str, str] | None = None, cuped: bool = True,
-                 cap_quantile: float = 0.99) -> Analysis:
-    """Analyse an experiment from its request log (or any table via ``logs``); flags override stored settings."""
+                 cap_quantile: float = 0.99, stats: str | None = None) -> Analysis:
+    """Analyse an experiment from its request log (or any table via ``logs``); flags override stored settings.
+
+    ``stats`` is a file of per-user sufficient statistics (the documented query's output, run in a
+    warehouse) used instead of reading any log.
+    """
     exp, model = None, None
     if registry is not None:
         try:
@@ -53,15 +57,22 @@ def run_analysis(registry: Registry | None, experiment_id: str, *, logs: str | N
         except RegistryError:
             if logs is None:  # with a table, no registry experiment is needed
                 raise
-    if exp is None and (logs is None or planned_split is None):
-        raise InvalidInput("without a registry experiment, give --logs TABLE and --planned-split", field="logs")
+    if exp is None and ((logs is None and stats is None) or planned_split is None):
+        raise InvalidInput("without a registry experiment, give --logs TABLE (or --stats FILE) and --planned-split",
+                           field="logs")
     if exp is not None and exp.kind == "canary" and exp.split >= 1 and planned_split is None:
         return Analysis("continue", [f"canary {exp.id} is at 100%: no control is left to compare with; it completes "
                                      "by promoting the treatment through the normal gates"],
                         {"p_value": 1.0, "ok": True, "assessed": False}, [])
-    source = logs or get_settings().log
-    arms = load_arms(source, experiment_id, window=_window(exp, model),
-                     require_experiment=logs is not None and is_table(logs))
+    if stats is not None:
+        from tasks.ab.engine import arms_from_user_stats, read_stats
+
+        arms = arms_from_user_stats(read_stats(stats), stats,
+                                    attribute_first_exposure=_window(exp, model).attribute_first_exposure)
+    else:
+        source = logs or get_settings().log
+        arms = load_arms(source, experiment_id, window=_window(exp, model),
+                         require_experiment=logs is not None and is_table(logs))
     split = planned_split if planned_split is not None else exp.split  # type: ignore[union-attr]
     return analyze(arms, planned_split=split,
                    primary=primary or (exp.primary_metric if exp else "quality_score"),

@@ -251,8 +251,8 @@ def analyze_metric(metric: str, control: ArmData, treatment: ArmData, *, sequent
     robust = None
     if metric == "latency_ms":
         c_mean, t_mean = control.latency / np.maximum(control.n, 1), treatment.latency / np.maximum(treatment.n, 1)
-        robust = {"control_median": _q(control.latencies, 50), "treatment_median": _q(treatment.latencies, 50),
-                  "control_p95": _q(control.latencies, 95), "treatment_p95": _q(treatment.latencies, 95),
+        robust = {"control_median": _q(control, 50), "treatment_median": _q(treatment, 50),
+                  "control_p95": _q(control, 95), "treatment_p95": _q(treatment, 95),
                   "p_value": stats.mann_whitney(t_mean, c_mean),
                   "test": "mann-whitney-u on per-user mean latency (descriptive; not used for the decision)",
                   "unit": "user"}
@@ -269,8 +269,11 @@ def analyze_metric(metric: str, control: ArmData, treatment: ArmData, *, sequent
     return result, est
 
 
-def _q(values: np.ndarray, q: float) -> float | None:
-    return float(np.percentile(values, q)) if len(values) else None
+def _q(arm: ArmData, q: float) -> float | None:
+    """A latency percentile of the arm's requests (given by the SQL engine, or from request-level values)."""
+    if arm.latency_quantiles is not None:
+        return arm.latency_quantiles.get(q)
+    return float(np.percentile(arm.latencies, q)) if len(arm.latencies) else None
 
 
 def _worse(m: MetricResult) -> bool:

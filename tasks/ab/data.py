@@ -44,7 +44,7 @@ class ArmData:
     q_n: np.ndarray
     t_sum: np.ndarray
     t_n: np.ndarray
-    latencies: np.ndarray  # request level, for median / p95
+    latencies: np.ndarray  # request level, for median / p95 (empty when the engine gives the quantiles)
     mixed_users: int = 0  # users seen in both arms (a data problem unless attributed)
     tok_sum: np.ndarray | None = None
     tok_n: np.ndarray | None = None
@@ -52,6 +52,7 @@ class ArmData:
     switched_users: int = 0  # users seen in both arms, attributed to their arm at first exposure
     dropped_requests: int = 0  # their requests from the other arm, left out
     experiment_ids: list[str] = field(default_factory=list)
+    latency_quantiles: dict[float, float | None] | None = None  # {50: median, 95: p95}, computed in SQL
 
     @property
     def user_count(self) -> int:
@@ -93,9 +94,9 @@ def _read_table(source: str) -> pa.Table:
     """The whole table (only the columns the analysis reads)."""
     lower = source.lower()
     if not is_table(source):
-        from tasks.request_log import load_requests
+        from tasks.request_log import load_requests_arrow
 
-        frame = load_requests(source, columns=[*REQUIRED, *OPTIONAL])
+        frame = load_requests_arrow(source, columns=[*REQUIRED, *OPTIONAL])
         return pa.Table.from_pandas(frame, preserve_index=False)
     if source.startswith("s3://"):
         data: object = io.BytesIO(_read_bytes(source))
@@ -180,7 +181,7 @@ def _us(when: datetime | None) -> int | None:
 
 
 def load_arms(source: str, experiment_id: str | None = None, *, window: Window | None = None,
-              require_experiment: bool = False) -> dict[str, ArmData]:
+              require_experiment: bool = False, engine: str = "arrow") -> dict[str, ArmData]:
     """Per-user sufficient statistics for control and treatment.
 
     Args:
@@ -188,7 +189,16 @@ def load_arms(source: str, experiment_id: str | None = None, *, window: Window |
         experiment_id: keep this experiment's rows (when the table has an ``experiment_id`` column).
         window: the analysis window, pre-period and first-exposure attribution (canary steps).
         require_experiment: an id absent from the table is bad input naming the ids present.
+        engine: ``arrow`` (the default and reference: columns read in chunks, every value checked, per-user
+            sums by ``numpy.bincount``) or ``duckdb`` (one SQL statement, out of core; opt-in until it
+            carries every input check of ``tasks/ab/validate.py``).
     """
+    if engine == "duckdb":
+        from tasks.ab.engine import load_arms_sql
+
+        return load_arms_sql(source, experiment_id, window=window, require_experiment=require_experiment)
+    if engine != "arrow":
+        raise InvalidInput(f"unknown engine {engine!r}; duckdb or arrow", field="engine")
     window = window or Window()
     table = _read_table(source)
     return reduce_table(table, source, experiment_id, window, require_experiment)
@@ -307,7 +317,7 @@ def reduce_table(table: pa.Table, source: str, experiment_id: str | None, window
         flag = is_t[start:start + CHUNK_ROWS]
         treated += np.bincount(i[rows_here], weights=flag[rows_here].astype(float), minlength=users)
         for arm, member in (("treatment", flag), ("control", is_c[start:start + CHUNK_ROWS])):
-            latencies[arm].append(cols["latency_ms"][rows_here & member].astype(np.float32))
+            latencies[arm].append(cols["latency_ms"][rows_here & member])
         if pre is not None:
             _accumulate(pre, i, pre_rows[start:start + CHUNK_ROWS], cols, users)
     present = sums["n"] > 0
@@ -317,7 +327,7 @@ def reduce_table(table: pa.Table, source: str, experiment_id: str | None, window
         out[arm] = ArmData(users=np.flatnonzero(member), n=sums["n"][member], latency=sums["latency"][member],
                            cost=sums["cost"][member], errors=sums["errors"][member], q_sum=sums["q_sum"][member],
                            q_n=sums["q_n"][member], t_sum=sums["t_sum"][member], t_n=sums["t_n"][member],
-                           latencies=np.concatenate(latencies[arm]) if latencies[arm] else np.zeros(0, np.float32),
+                           latencies=np.concatenate(latencies[arm]) if latencies[arm] else np.zeros(0),
                            mixed_users=mixed, tok_sum=sums["tok_sum"][member], tok_n=sums["tok_n"][member],
                            pre={k: v[member] for k, v in pre.items()} if pre is not None else None,
                            switched_users=switched, dropped_requests=dropped, experiment_ids=present_ids)

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from scipy import stats
+from scipy import special  # the t and binomial distributions without scipy.stats' ~1 s import
 
 from tasks.evaluation.runner import CaseResult
 from tasks.evaluation.scorers import BINARY, LOWER_IS_BETTER, class_metrics
@@ -66,7 +66,7 @@ def mean_ci(values: list[float]) -> list[float]:
     if arr.size < 2 or float(arr.std(ddof=1)) == 0.0:
         m = float(arr.mean()) if arr.size else 0.0
         return [m, m]
-    half = float(stats.t.ppf(0.975, arr.size - 1) * arr.std(ddof=1) / math.sqrt(arr.size))
+    half = float(special.stdtrit(arr.size - 1, 0.975) * arr.std(ddof=1) / math.sqrt(arr.size))
     return [float(arr.mean()) - half, float(arr.mean()) + half]
 
 
@@ -143,7 +143,8 @@ def mcnemar_exact(b: int, c: int) -> float:
     """Two-sided exact McNemar p-value from the discordant counts (shown beside, for binary scores)."""
     if b + c == 0:
         return 1.0
-    return float(stats.binomtest(min(b, c), b + c, 0.5).pvalue)
+    # scipy's binomtest(k, n, 0.5) two-sided: the symmetric tails, 2 * P(X <= min(b, c)), at most 1
+    return float(min(1.0, 2 * special.bdtr(min(b, c), b + c, 0.5)))
 
 
 def paired(metric: str, cand: dict[str, float], base: dict[str, float], seed: int = 0) -> Comparison:
@@ -168,9 +169,9 @@ def paired(metric: str, cand: dict[str, float], base: dict[str, float], seed: in
         out.ci, out.p_value = [out.diff, out.diff], (1.0 if out.diff == 0 else 0.0)
         return out
     se = out.sd_diff / math.sqrt(diffs.size)
-    q = float(stats.t.ppf(0.975, diffs.size - 1))
+    q = float(special.stdtrit(diffs.size - 1, 0.975))  # scipy.stats.t.ppf
     out.ci = [out.diff - q * se, out.diff + q * se]
-    out.p_value = float(2 * stats.t.sf(abs(out.diff / se), diffs.size - 1))
+    out.p_value = float(2 * special.stdtr(diffs.size - 1, -abs(out.diff / se)))  # 2 * scipy.stats.t.sf
     return out
 
 

@@ -173,8 +173,9 @@ def read_request_log(log_uri: str, model: str, *, capture_content: bool) -> pd.D
     from tasks.request_log import load_requests
 
     try:
-        log = load_requests(log_uri, model=model, columns=["request_id", "input_text", "output_text", "label",
-                                                              "verified_by", "quality_score", "thumbs_up"])
+        log = load_requests(log_uri, model=model, feedback_only=True,  # the join and filter run in DuckDB
+                            columns=["request_id", "input_text", "output_text", "label", "verified_by",
+                                     "quality_score", "thumbs_up"])
     except OSError as exc:
         raise StoreUnavailable(f"cannot read the request log {log_uri}: {exc}") from exc
     has_feedback = log[["verified_by", "label", "quality_score", "thumbs_up"]].notna().any(axis=1)

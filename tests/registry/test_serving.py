@@ -101,3 +101,36 @@ def test_stale_serving_cache_is_never_trusted(reg: Registry, store_uri: str) -> 
         Path(store_uri, "models", "summarizer.yaml").write_bytes(encode_record(rolled) + b"\n")
     assert store.read_serving(["summarizer"], store.signatures()) == {}
     assert ServingSnapshot(store_uri).resolve("summarizer").version == 1
+
+
+def test_public_resolve_reads_the_settings_once_per_interval_and_follows_a_new_registry(
+        tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``modelctl.resolve`` builds no settings per call; a changed MODELCTL_REGISTRY is seen on refresh."""
+    import modelctl
+    from registry import serving
+    from registry.service import open_registry
+
+    uris = []
+    for name, temperature in (("one", 0.1), ("two", 0.2)):
+        uri = f"{tmp_path}/{name}"
+        reg = open_registry(uri, actor="tester")
+        reg.init()
+        _ship(reg, temperature)
+        uris.append(uri)
+    monkeypatch.setenv("MODELCTL_REGISTRY", uris[0])
+    monkeypatch.setenv("MODELCTL_SNAPSHOT_REFRESH_SECONDS", "3600")
+    serving.reset_default()
+    calls = []
+    real = serving.get_settings
+    monkeypatch.setattr(serving, "get_settings", lambda: calls.append(1) or real())
+    first = modelctl.resolve("summarizer")
+    built = len(calls)
+    for _ in range(10_000):
+        assert modelctl.resolve("summarizer") is first
+    assert len(calls) == built  # not one settings lookup on the hot path
+    monkeypatch.setenv("MODELCTL_REGISTRY", uris[1])
+    assert modelctl.resolve("summarizer") is first  # until the refresh interval passes
+    serving._current.snapshot._next_check = 0.0  # type: ignore[union-attr]  # the interval has passed
+    modelctl.resolve("summarizer")
+    assert modelctl.resolve("summarizer").config.temperature == 0.2
+    serving.reset_default()
