@@ -76,17 +76,15 @@ def is_table(source: str) -> bool:
 
 
 def _read_bytes(source: str) -> bytes:
-    import boto3
-
+    """An ``s3://`` table's bytes through the one blob layer: missing is bad input, anything else a store fault."""
+    from registry.blobs import read_bytes
     from registry.errors import StoreUnavailable
 
-    bucket, _, key = source[len("s3://"):].partition("/")
     try:
-        return bytes(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
-    except Exception as exc:
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-        if code in ("NoSuchKey", "404", "NoSuchBucket"):
-            raise InvalidInput("table not found", file=source) from exc
+        return read_bytes(source)
+    except FileNotFoundError as exc:
+        raise InvalidInput("table not found", file=source) from exc
+    except OSError as exc:
         raise StoreUnavailable(f"cannot read {source}: {exc}") from exc
 
 
