@@ -9,11 +9,10 @@ the same bytes, and every read is checked against the digest in the name.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import uuid
 from pathlib import Path
 
+from registry import blobs
 from registry.errors import InvalidInput, StoreUnavailable
 
 SCHEME = "artifacts://"
@@ -38,11 +37,6 @@ class ArtifactStore:
             raise InvalidInput(f"unsupported artifact store URI: {root} (a directory or s3://)",
                                field="MODELCTL_ARTIFACTS")
 
-    def _client(self):  # type: ignore[no-untyped-def]
-        import boto3
-
-        return boto3.client("s3")
-
     @staticmethod
     def key_for(sha: str, suffix: str = "") -> str:
         """The store key of a digest."""
@@ -63,36 +57,22 @@ class ArtifactStore:
         """Store ``data`` (a no-op when present); returns (``artifacts://`` URI, sha256)."""
         sha = sha256_hex(data)
         key = self.key_for(sha, suffix)
+        target = self.location(key)
         try:
-            if self.s3:
-                self._client().put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
-            else:
-                target = Path(self.root) / key
-                if not target.exists():
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = target.with_name(f".tmp-{uuid.uuid4().hex}")
-                    tmp.write_bytes(data)
-                    os.replace(tmp, target)
-        except OSError as exc:
+            if self.s3 or not Path(target).exists():
+                blobs.write_bytes(target, data)
+        except blobs.BlobError as exc:
             raise StoreUnavailable(f"cannot write to the artifact store {self.root}: {exc}") from exc
-        except Exception as exc:
-            if type(exc).__module__.startswith("botocore"):
-                raise StoreUnavailable(f"cannot write to the artifact store {self.root}: {exc}") from exc
-            raise
         return SCHEME + key, sha
 
     def get(self, uri: str) -> bytes:
         """The bytes of an ``artifacts://`` URI, verified against the digest in its name."""
         key = self._key(uri)
         try:
-            if self.s3:
-                body = self._client().get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"]
-                data = bytes(body.read())
-            else:
-                data = (Path(self.root) / key).read_bytes()
+            data = blobs.read_bytes(self.location(key))
         except FileNotFoundError as exc:
             raise InvalidInput(f"artifact {uri} is not in the store {self.root}", field="artifact_uri") from exc
-        except Exception as exc:
+        except blobs.BlobError as exc:
             raise StoreUnavailable(f"cannot read {uri} from the artifact store {self.root}: {exc}") from exc
         expected = _KEY.match(key).group(2)  # type: ignore[union-attr]
         actual = sha256_hex(data)
