@@ -26,13 +26,45 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _atomic_moto_server(port: int):  # type: ignore[no-untyped-def]
+    """moto's threaded S3 server with each request handled atomically, as S3 itself does.
+
+    moto checks ``If-Match``/``If-None-Match`` and then writes without a lock, so two racing
+    conditional puts can both succeed under load — a race real S3 does not have. Serialising requests
+    (the threads still accept connections concurrently) keeps the concurrency tests about our store.
+    """
+    import threading
+
+    from moto.server import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        ThreadedMotoServer,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    class AtomicMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = DomainDispatcherApplication(create_backend_app)
+            lock = threading.Lock()
+
+            def atomic(environ, start_response):  # type: ignore[no-untyped-def]
+                with lock:
+                    return list(app(environ, start_response))
+
+            self._server = make_server(self._ip_address, self._port, atomic, True,
+                                       request_handler=MotoRequestHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return AtomicMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+
+
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """A real S3 HTTP endpoint (moto's server) on 127.0.0.1; sets AWS_ENDPOINT_URL for boto3."""
-    from moto.server import ThreadedMotoServer
-
     port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = _atomic_moto_server(port)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
     previous = os.environ.get("AWS_ENDPOINT_URL")
