@@ -68,8 +68,8 @@ def test_scan_creates_plans_and_is_idempotent(registry: str) -> None:
     assert (plan.hard_deadline, plan.soft_deadline, plan.replacement) == \
         (date(2026, 11, 30), date(2026, 10, 31), "claude-sonnet-5-20260915")
     emb = reg.get_model("embedding-production").deprecation_plans[0]
-    assert emb.date_kind == "floor" and emb.hard_deadline is None and "data migration" in (emb.estimated_effort or "")
-    assert emb.cost_impact and "replacement costs $0.13" in emb.cost_impact  # the replacement is registered
+    assert emb.date_kind == "floor" and emb.hard_deadline is None and "data migration" in (emb.migration.estimated_effort or "")
+    assert emb.migration.cost_impact and "replacement costs $0.13" in emb.migration.cost_impact  # the replacement is registered
     kinds = [e["event"] for e in result.events]
     assert "modelctl.deprecation.detected" in kinds and "modelctl.deprecation.critical" in kinds
     before = snapshot_bytes(registry)
