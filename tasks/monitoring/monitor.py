@@ -192,6 +192,38 @@ def run_monitor(registry: Registry | None, *, logs: str, model: str | None = Non
                            models=[model] if model else names)
 
 
+def result_key(model: str) -> str:
+    """The side document holding a model's newest monitor result per version (read by ``compliance``)."""
+    return f"monitor-result-{model}.json"
+
+
+def record_results(registry: Registry, report: MonitorReport) -> list[str]:
+    """Keep each monitored model's newest result per version beside the registry (a side document, not a
+    change of the model): the window's end, the version's status, requests and users. Returns the keys."""
+    import json
+
+    known = {r.name: r for r in registry.list_models()}
+    keys = []
+    for model in report.models:
+        record = known.get(model.model)
+        if record is None or not model.versions:
+            continue
+        key = result_key(model.model)
+        doc = json.loads(registry.read_aux(key) or b"{}")
+        versions = dict(doc.get("versions") or {})
+        for check in model.versions:
+            version = record.version(check.version)
+            if str(versions.get(str(check.version), {}).get("time", "")) > report.window["end"]:
+                continue  # a backfill of an older window does not replace a newer result
+            versions[str(check.version)] = {"time": report.window["end"], "status": check.status,
+                                            "requests": check.requests, "users": check.users,
+                                            "digest": version.digest if version else None}
+        registry.write_aux(key, json.dumps({"model": model.model, "versions": versions}, indent=1,
+                                           sort_keys=True).encode())
+        keys.append(key)
+    return keys
+
+
 def emit_findings(report: MonitorReport) -> int:
     """``modelctl.monitor.degraded`` per degraded metric (resource: the model); returns how many were sent."""
     from tasks import events
