@@ -26,9 +26,20 @@ CONFIG_FIELDS: tuple[str, ...] = (
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}$"
 
 
+_FIXED_NOW: datetime | None = None
+
+
+def set_clock(fixed: datetime | None) -> None:
+    """Freeze the registry's clock (MODELCTL_NOW, set at the edge) for reproducible reports; None: real time."""
+    global _FIXED_NOW
+    if fixed is not None and fixed.tzinfo is None:
+        fixed = fixed.replace(tzinfo=UTC)
+    _FIXED_NOW = fixed.astimezone(UTC) if fixed is not None else None
+
+
 def utcnow() -> datetime:
-    """Timezone-aware now, in UTC."""
-    return datetime.now(UTC)
+    """Timezone-aware now, in UTC (the frozen time when MODELCTL_NOW is set)."""
+    return _FIXED_NOW or datetime.now(UTC)
 
 
 class Frozen(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 import warnings
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -86,6 +87,7 @@ class Settings(BaseSettings):
     lock_timeout_seconds: float = Field(default=30.0, gt=0, allow_inf_nan=False)
     artifacts: str | None = None
     bedrock_role_arn: str | None = None
+    now: datetime | None = None  # a fixed clock (ISO-8601) for reproducible demos and golden reports
 
     def artifacts_uri(self) -> str:
         """MODELCTL_ARTIFACTS, else a folder (or S3 prefix) beside the registry."""
