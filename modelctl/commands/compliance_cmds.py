@@ -33,13 +33,10 @@ def compliance(
 ) -> None:
     """Evaluate the compliance checklist for each model in use: exit 0 all pass, 1 some fail, 2 bad input."""
     from registry.settings import get_settings
-    from tasks.compliance.checks import evaluate
+    from tasks.compliance.pipeline import run_compliance
     from tasks.compliance.report import render_compliance_markdown
-    from tasks.compliance.state import load_state
 
-    config = get_settings().file_config()
-    state = load_state(open_registry(), names, _now(now), config.compliance, tuple(config.strict_model_ids))
-    report = evaluate(state)
+    report = run_compliance(open_registry(), get_settings().file_config(), names, _now(now))
     text = render_compliance_markdown(report)
     if markdown is not None:
         try:
