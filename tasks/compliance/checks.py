@@ -107,11 +107,11 @@ class Subject:
 
 def subject_of(record: ModelRecord) -> Subject:
     """Production's version if any, else the highest environment's, else the experiment's treatment."""
-    serving = {env: n for env in ENVIRONMENTS if (n := record.env_version(env))}
+    serving: dict[str, int] = {env: n for env in ENVIRONMENTS if (n := record.env_version(env))}
     exp = record.running_experiment()
     if exp is not None:
         serving[f"experiment:{exp.id}"] = exp.treatment
-    env = next((e for e in ("production", "staging", "development") if e in serving), None)
+    env: str | None = next((e for e in ("production", "staging", "development") if e in serving), None)
     env = env or next(iter(serving), None)
     version = record.version(serving[env]) if env else None
     production = record.version(serving["production"]) if "production" in serving else None
@@ -120,7 +120,7 @@ def subject_of(record: ModelRecord) -> Subject:
 
 Check = Callable[[Subject, ComplianceState], tuple[Status, str, dict[str, Any]]]
 NA: Status = "not-applicable"
-NO_PRODUCTION = (NA, "serves no production traffic", {})
+NO_PRODUCTION: tuple[Status, str, dict[str, Any]] = (NA, "serves no production traffic", {})
 
 
 def check_registry(s: Subject, state: ComplianceState) -> tuple[Status, str, dict[str, Any]]:
@@ -249,22 +249,24 @@ def check_deprecation_tracking(s: Subject, state: ComplianceState) -> tuple[Stat
         return "fail", "no deprecation scan recorded (modelctl deprecations scan)", {"provider": provider}
     when = _parse(scan.get("scanned_at"))
     covered = scan.get("providers")
-    evidence = {"provider": provider, "scanned_at": scan.get("scanned_at"), "max_age_days": limit,
-                "age_days": _age_days(state.now, when) if when else None, "providers_covered": covered,
-                "failed_sources": scan.get("failed_sources") or [], "skipped_sources": [
-                    s["source"] for s in scan.get("skipped_sources") or []]}
+    age = _age_days(state.now, when) if when else None
+    failed: list[dict[str, str]] = scan.get("failed_sources") or []
+    evidence: dict[str, Any] = {
+        "provider": provider, "scanned_at": scan.get("scanned_at"), "max_age_days": limit, "age_days": age,
+        "providers_covered": covered, "failed_sources": failed,
+        "skipped_sources": [s["source"] for s in scan.get("skipped_sources") or []]}
     problems = []
-    if when is None or evidence["age_days"] > limit:
+    if age is None or age > limit:
         problems.append(f"the last successful scan is older than {limit} days")
     if covered is None:
         problems.append("the last scan did not record the providers it covered (scan again)")
     elif provider not in covered:
         problems.append(f"no source of the last scan covers {provider}")
-    if evidence["failed_sources"]:
-        problems.append(f"{len(evidence['failed_sources'])} source(s) failed")
+    if failed:
+        problems.append(f"{len(failed)} source(s) failed")
     if problems:
         return "fail", "; ".join(problems), evidence
-    return "pass", f"scanned {evidence['age_days']:g} days ago, covering {provider}", evidence
+    return "pass", f"scanned {age:g} days ago, covering {provider}", evidence
 
 
 def _fine_tuned(v: Version) -> bool:
@@ -320,13 +322,14 @@ def check_embedding(s: Subject, state: ComplianceState) -> tuple[Status, str, di
     if s.record.kind != "embedding":
         return NA, f"not an embedding model (kind {s.record.kind})", {}
     plan = next((p for p in s.record.deprecation_plans if v.number in p.affected_versions), None)
-    evidence = {"version": v.number, "dimension": v.dimension, "corpus_size": v.corpus_size,
-                "corpus_avg_tokens": v.corpus_avg_tokens, "estimate": reembedding_estimate(v),
-                "plan_estimate": plan.migration.estimated_effort if plan else None}
+    estimate = reembedding_estimate(v)
+    evidence: dict[str, Any] = {"version": v.number, "dimension": v.dimension, "corpus_size": v.corpus_size,
+                                "corpus_avg_tokens": v.corpus_avg_tokens, "estimate": estimate,
+                                "plan_estimate": plan.migration.estimated_effort if plan else None}
     if v.corpus_size is None:
         return "fail", f"no corpus size on record (modelctl annotate {s.record.name}@{v.number} --corpus-size N)", \
             evidence
-    return "pass", evidence["estimate"], evidence
+    return "pass", estimate, evidence
 
 
 def check_monitored(s: Subject, state: ComplianceState) -> tuple[Status, str, dict[str, Any]]:
@@ -367,6 +370,7 @@ def evaluate_model(record: ModelRecord, state: ComplianceState) -> ModelComplian
     s = subject_of(record)
     items = []
     for number, (key, title) in enumerate(ITEMS, 1):
+        evidence: dict[str, Any]
         if s.version is None or not in_use(record):
             status, summary, evidence = NA, "not in use (serves no environment or experiment arm)", {}
         else:

@@ -7,7 +7,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from registry.entities import DeprecationPlan, LifecycleFacts, ModelRecord, PlanMigration, PlanTimeline, Version
+from registry.entities import (
+    DeprecationPlan,
+    LifecycleFacts,
+    ModelConfig,
+    ModelRecord,
+    PlanMigration,
+    PlanTimeline,
+    Version,
+)
 from registry.pinning import is_strict
 from tasks.deprecations.matching import VersionRef, family_of, normalize_id, snapshot_date
 from tasks.deprecations.sources import Notice
@@ -139,7 +147,8 @@ def propose_target(record: ModelRecord, current: Version, known_ids: set[str],
     return None
 
 
-def _config_like(version: Version, model_id: str):  # type: ignore[no-untyped-def]
+def _config_like(version: Version, model_id: str) -> ModelConfig:
+    """The version's configuration with another model id (to ask whether that id is strictly pinned)."""
     return version.config.model_copy(update={"model_id": model_id})
 
 
