@@ -172,6 +172,7 @@ def run_scan(registry: Registry, sources: list[tuple[str, str]], today: date | N
     changes = diff(previous, current, now_text)
     lead = get_settings().file_config().soft_deadline_lead_days
     affected, events = [], []
+    touched: set[str] = set()
     for notice in notices:
         hits = [r for r in index.lookup(notice.model_id) if _provider_ok(notice, r)]
         by_model: dict[str, list[VersionRef]] = {}
@@ -188,12 +189,14 @@ def run_scan(registry: Registry, sources: list[tuple[str, str]], today: date | N
                                  "severity": plan.severity, "source": notice.source})
             old = next((p for p in record.deprecation_plans if p.model_id == plan.model_id), None)
             if write and registry.upsert_deprecation_plan(model, plan, reason=f"deprecation scan: {notice.source}"):
+                touched.add(model)
                 events.append(_event("detected" if old is None else "changed", model, plan.affected_versions, plan))
                 if plan.severity == "critical" and (old is None or old.severity != "critical"):
                     events.append(_event("critical", model, plan.affected_versions, plan))
     if write:
         known = {n.model_id for n in raw} | {n.replacement for n in raw if n.replacement} | {r.model_id for r in refs}
-        refresh_unannounced(registry, list(records), known, raw, today)
+        fresh = {n: registry.get_model(n) for n in touched}  # the others are as read at the start
+        refresh_unannounced(registry, [fresh.get(n, r) for n, r in records.items()], known, raw, today)
         registry.write_aux(AUX_KEY, json.dumps({
             "scanned_at": now_text, "notices": current,
             "sources": [f"{k}={w}" for k, w in sources], "failed_sources": failed, "skipped_sources": skipped,
@@ -213,7 +216,7 @@ def _uncovered(record: ModelRecord) -> dict[str, list[int]]:
     return out
 
 
-def refresh_unannounced(registry: Registry, names: list[str], known_ids: set[str], raw: list[Notice],
+def refresh_unannounced(registry: Registry, records: list[ModelRecord], known_ids: set[str], raw: list[Notice],
                         today: date) -> int:
     """A ``none-announced`` plan for every model id in use that no announcement covers; stale ones dropped.
 
@@ -223,8 +226,8 @@ def refresh_unannounced(registry: Registry, names: list[str], known_ids: set[str
     review_days = get_settings().file_config().plan_review_days
     strict = tuple(get_settings().file_config().strict_model_ids)
     written = 0
-    for name in names:
-        record = registry.get_model(name)
+    for record in records:
+        name = record.name
         wanted = _uncovered(record)
         for plan in record.deprecation_plans:
             if plan.status == "none-announced" and plan.model_id not in wanted:
