@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from registry.entities import ENVIRONMENTS, HistoryEvent, ModelRecord, Version
 from registry.pinning import classify
 from tasks.compliance.state import ComplianceState, in_use
 from tasks.deprecations.plans import reembedding_estimate
-from tasks.training.params import FineTuneParams
+from tasks.training.schedules import RETRAIN_SCHEDULES
 
 Status = Literal["pass", "fail", "not-applicable"]
 ITEMS: tuple[tuple[str, str], ...] = (
@@ -27,9 +27,6 @@ ITEMS: tuple[tuple[str, str], ...] = (
     ("embedding-migration", "Embedding change planned as a data migration"),
     ("monitored", "Monitored in production"),
 )
-# The schedules the fine-tune deployment runs (prefect.yaml: quarterly-retrain, monthly-retrain).
-RETRAIN_SCHEDULES: tuple[str, ...] = tuple(a for arm in get_args(FineTuneParams.model_fields["schedule"].annotation)
-                                           for a in (get_args(arm) or (arm,)) if isinstance(a, str))
 
 
 @dataclass

@@ -49,8 +49,7 @@ def load_state(registry: Registry, names: list[str] | None, now: datetime, thres
         ModelNotFound: a named model is not in the registry (exit 2).
     """
     from tasks.deprecations.scan import AUX_KEY
-    from tasks.monitoring.monitor import result_key
-    from tasks.monitoring.probe_run import result_key as probe_key
+    from tasks.monitoring.keys import monitor_result_key, probe_result_key
 
     records = registry.list_models()
     if names:
@@ -61,12 +60,12 @@ def load_state(registry: Registry, names: list[str] | None, now: datetime, thres
         records = [by_name[n] for n in dict.fromkeys(names)]
     else:
         records = [r for r in records if in_use(r)]
-    monitor = {r.name: doc for r in records if (doc := _json(registry.read_aux(result_key(r.name))))}
+    monitor = {r.name: doc for r in records if (doc := _json(registry.read_aux(monitor_result_key(r.name))))}
     probes: dict[tuple[str, str], dict[str, Any]] = {}
     for r in records:
         for number in {p.version for p in r.environments.values() if p.version}:
             version = r.version(number)
-            if version is not None and (doc := _json(registry.read_aux(probe_key(r.name, version.digest)))):
+            if version is not None and (doc := _json(registry.read_aux(probe_result_key(r.name, version.digest)))):
                 probes[(r.name, version.digest)] = doc
     return ComplianceState(records=records, now=now, thresholds=thresholds, extra_strict=extra_strict,
                            scan=_json(registry.read_aux(AUX_KEY)), monitor=monitor, probes=probes)

@@ -18,6 +18,7 @@ from registry.errors import InvalidInput, ModelNotFound, RegistryError, Registry
 from registry.service import Registry
 from tasks.monitoring.checks import VersionCheck, check_version, resolve_thresholds
 from tasks.monitoring.data import LogColumns, load_columns, micros
+from tasks.monitoring.keys import monitor_result_key
 
 SERIES_METRICS = ("quality_score", "error_rate", "latency_p95_ms", "cost_per_1k_usd")
 _LOG_BINS = 16  # latency histogram bins per doubling, for the chart's per-bucket p95 (about 4% resolution)
@@ -192,11 +193,6 @@ def run_monitor(registry: Registry | None, *, logs: str, model: str | None = Non
                            models=[model] if model else names)
 
 
-def result_key(model: str) -> str:
-    """The side document holding a model's newest monitor result per version (read by ``compliance``)."""
-    return f"monitor-result-{model}.json"
-
-
 def record_results(registry: Registry, report: MonitorReport) -> list[str]:
     """Keep each monitored model's newest result per version beside the registry (a side document, not a
     change of the model): the window's end, the version's status, requests and users. Returns the keys."""
@@ -208,7 +204,7 @@ def record_results(registry: Registry, report: MonitorReport) -> list[str]:
         record = known.get(model.model)
         if record is None or not model.versions:
             continue
-        key = result_key(model.model)
+        key = monitor_result_key(model.model)
         doc = json.loads(registry.read_aux(key) or b"{}")
         versions = dict(doc.get("versions") or {})
         for check in model.versions:
