@@ -215,7 +215,7 @@ def check_deprecation_plan(s: Subject, state: ComplianceState) -> tuple[Status, 
     for where, number in s.serving.items():
         plan = next((p for p in plans if number in p.affected_versions), None)
         if plan is None:
-            problems.append(f"@{number} ({where}) has no plan")
+            problems.append(f"@{number} ({where}) has no plan (a deprecation scan plans every model in use)")
             continue
         when = plan.timeline.hard_deadline or plan.timeline.not_before
         rows.append({"version": number, "where": where, "model_id": plan.model_id, "status": plan.status,
