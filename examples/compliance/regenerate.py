@@ -9,11 +9,12 @@ is byte-for-byte reproducible. tests/modelctl/test_compliance_cli.py compares it
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,11 +46,12 @@ def regenerate(out: Path) -> int:
     with tempfile.TemporaryDirectory() as scratch, _environment(str(Path(scratch) / "registry")):
         steps = [["init"], ["import", "examples/model-registry.yaml"],
                  ["deprecations", "scan", *[a for s in SOURCES for a in ("--source", s)], "--today", NOW[:10]]]
-        for args in steps:
-            code = run([*args, "--json"])
-            if code not in (0,):
-                raise SystemExit(f"modelctl {' '.join(args)} exited {code}")
-        return run(["compliance", "--markdown", str(out.resolve()), "--json"])
+        with redirect_stdout(io.StringIO()):  # the steps' JSON is not the point; errors still reach stderr
+            for args in steps:
+                code = run([*args, "--json"])
+                if code != 0:
+                    raise SystemExit(f"modelctl {' '.join(args)} exited {code}")
+            return run(["compliance", "--markdown", str(out.resolve()), "--json"])
 
 
 if __name__ == "__main__":
