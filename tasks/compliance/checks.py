@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from registry.entities import ENVIRONMENTS, HistoryEvent, ModelRecord, Version
+from registry.entities import ENVIRONMENTS, Experiment, HistoryEvent, ModelRecord, Version
 from registry.pinning import classify
 from tasks.compliance.state import ComplianceState, in_use
 from tasks.deprecations.plans import reembedding_estimate
@@ -185,6 +185,17 @@ def _change_evidence(event: HistoryEvent) -> dict[str, Any]:
             "time": _iso(event.time), "actor": event.actor, "reason": event.reason, "forced": event.forced}
 
 
+def _shipped_with(record: ModelRecord, event: HistoryEvent) -> Experiment | None:
+    """The experiment this promotion shipped: its ``shipped`` stop is written in the same change, right
+    before (an analysis shipped it) or right after (its treatment was promoted) the promotion."""
+    at = next(i for i, e in enumerate(record.history) if e.id == event.id)
+    for near in record.history[max(at - 1, 0):at + 2]:
+        after = near.after if isinstance(near.after, dict) else {}
+        if near.action == "experiment_stop" and after.get("status") == "shipped":
+            return next((e for e in record.experiments if e.id == after.get("experiment")), None)
+    return None
+
+
 def check_controlled_rollout(s: Subject, state: ComplianceState) -> tuple[Status, str, dict[str, Any]]:
     if s.production is None:
         return NO_PRODUCTION
@@ -194,8 +205,7 @@ def check_controlled_rollout(s: Subject, state: ComplianceState) -> tuple[Status
     evidence = _change_evidence(event)
     if event.action == "rollback":
         return "pass", f"rollback to @{event.version} (a version that served before)", {**evidence, "via": "rollback"}
-    exp = next((e for e in reversed(s.record.experiments) if e.treatment == event.version and e.status == "shipped"),
-               None)
+    exp = _shipped_with(s.record, event)
     if exp is not None:
         return "pass", f"{exp.kind} {exp.id} shipped @{exp.treatment}", {
             **evidence, "via": exp.kind, "experiment": exp.id, "split": exp.split, "analyses": len(exp.analyses),

@@ -284,3 +284,27 @@ def test_review_date_survives_rescans(compliant: Registry) -> None:
     plan = compliant.get_model("writer").deprecation_plans[0]
     run_scan(compliant, ANTHROPIC, date(2026, 12, 1), now=NOW + timedelta(days=8))
     assert compliant.get_model("writer").deprecation_plans[0] == plan
+
+
+def test_an_old_shipped_experiment_does_not_cover_a_later_plain_promotion(compliant: Registry) -> None:
+    compliant.rollback("writer", "production", reason="revert")
+    compliant.promote("writer", 2, "production", reason="again, without a test")
+    again = _item(_check(compliant), "writer", "controlled-rollout")
+    assert again.status == "fail" and again.evidence["via"] == "promote"
+
+
+def test_a_canary_shipped_by_its_analysis_counts(tmp_path: Path) -> None:
+    from registry.entities import AnalysisRecord
+
+    reg = _reg(tmp_path)
+    reg.register("m", {"provider": "anthropic", "model_id": OPUS, "purpose": "p", "owner": "o"})
+    reg.record_eval("m", 1, suite="s", passed=True)
+    reg.promote("m", 1, "production", reason="first")
+    reg.register("m", {"provider": "anthropic", "model_id": OPUS, "temperature": 0.1})
+    reg.record_eval("m", 2, suite="s", passed=True)
+    exp = reg.start_experiment("m", control=1, treatment=2, split=0.1, kind="canary", steps=[0.1, 0.5, 1.0])
+    reg.apply_experiment_decision("m", exp.id, analysis=AnalysisRecord(time=NOW, decision="ship"), action="ship",
+                                  reason="canary passed every step")
+    rollout = _item(_check(reg), "m", "controlled-rollout")
+    assert (rollout.status, rollout.evidence["via"], rollout.evidence["experiment"]) == ("pass", "canary", exp.id)
+    assert rollout.evidence["decision"] == "ship" and rollout.evidence["analyses"] == 1
