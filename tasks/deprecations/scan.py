@@ -110,7 +110,7 @@ def lifecycle_facts(model_id: str, raw: list[Notice]) -> LifecycleFacts:
     """What the scan knows of a model's lifecycle: its snapshot date, a provider's floor, LiteLLM's date."""
     ident = normalize_id(model_id)
     mine = [n for n in raw if normalize_id(n.model_id) == ident]
-    floors = [n.not_before for n in mine if n.not_before and source_kind(n.source) != "litellm"]
+    floors = [n.not_before for n in mine if n.not_before and n.active]
     litellm = [n.shutdown_date for n in mine if n.shutdown_date and source_kind(n.source) == "litellm"]
     release = snapshot_date(model_id)
     sources = (["model id (snapshot date)"] if release else []) + sorted({n.source for n in mine})
@@ -161,7 +161,7 @@ def run_scan(registry: Registry, sources: list[tuple[str, str]], today: date | N
     refs = version_refs(records.values())
     index = VersionIndex(refs)
     raw, failed, skipped = fetch_raw(sources, {f"{r.provider}:{r.model_id}" for r in refs}, plugins)
-    notices = _merge(raw)
+    notices = [n for n in _merge(raw) if not n.active]  # an active model's floor is a lifecycle fact
     write = apply_on_failure or not failed
     now_text = clock.strftime("%Y-%m-%dT%H:%M:%SZ")
     previous = json.loads(registry.read_aux(AUX_KEY) or b"{}").get("notices", {})

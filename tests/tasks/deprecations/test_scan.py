@@ -222,3 +222,26 @@ def test_every_model_in_use_gets_a_plan(tmp_path: Path) -> None:
     assert (announced.status, announced.timeline.hard_deadline) == ("announced", date(2027, 8, 5))
     scan = json.loads(reg.read_aux("deprecation-scan.json") or b"{}")
     assert scan["providers"] == ["anthropic", "bedrock", "local", "openai"] and scan["failed_sources"] == []
+
+
+def test_an_active_models_published_floor_is_a_lifecycle_fact(tmp_path: Path) -> None:
+    page = tmp_path / "anthropic.md"
+    page.write_text("# Model deprecations\n\n## Model status\n\n| API model name | Current state | Deprecated | "
+                    "Tentative retirement date |\n|:---|:---|:---|:---|\n| `claude-opus-4-1-20250805` | Active | N/A | "
+                    "Not sooner than August 5, 2026 |\n")
+    litellm = tmp_path / "litellm.json"
+    litellm.write_text(json.dumps({"claude-opus-4-1-20250805": {"litellm_provider": "anthropic",
+                                                                "deprecation_date": "2026-09-01"}}))
+    uri = str(tmp_path / "reg")
+    reg = open_registry(uri, actor="test")
+    reg.init()
+    reg.register("writer", {"provider": "anthropic", "model_id": "claude-opus-4-1-20250805"})
+    reg.record_eval("writer", 1, suite="s", passed=True)
+    reg.promote("writer", 1, "production", reason="first")
+    result = run_scan(reg, [("anthropic", str(page)), ("litellm", str(litellm))], TODAY)
+    assert result.affected == [] and result.events == []  # the provider has not deprecated it
+    (plan,) = reg.get_model("writer").deprecation_plans
+    assert plan.status == "none-announced" and plan.lifecycle is not None
+    assert (plan.lifecycle.release_date, plan.lifecycle.minimum_availability,
+            plan.lifecycle.litellm_deprecation_date) == (date(2025, 8, 5), date(2026, 8, 5), date(2026, 9, 1))
+    assert f"anthropic={page}" in plan.lifecycle.sources and "litellm" in plan.lifecycle.sources
