@@ -7,8 +7,9 @@ from datetime import datetime
 from registry.entities import utcnow
 from registry.service import Registry
 from registry.settings import FileConfig
-from tasks.compliance.checks import ComplianceReport, evaluate
+from tasks.compliance.checks import evaluate
 from tasks.compliance.state import load_state
+from tasks.compliance.verdicts import ComplianceReport
 
 
 def run_compliance(registry: Registry, config: FileConfig, names: list[str] | None = None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.compliance.checks import ITEMS, ComplianceReport
+from tasks.compliance.verdicts import ITEMS, ComplianceReport
 
 MARK = {"pass": "pass", "fail": "**FAIL**", "not-applicable": "n/a"}
 

@@ -10,8 +10,8 @@ import pytest
 
 from registry.service import Registry, open_registry
 from registry.settings import ComplianceThresholds, FileConfig
-from tasks.compliance.checks import ComplianceReport, ModelCompliance, Verdict
 from tasks.compliance.pipeline import run_compliance
+from tasks.compliance.verdicts import ComplianceReport, ModelCompliance, Verdict
 from tasks.deprecations.scan import run_scan
 from tasks.monitoring.checks import VersionCheck
 from tasks.monitoring.monitor import ModelMonitor, MonitorReport, record_results
