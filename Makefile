@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO_DIR ?= .demo
 
-.PHONY: install mlflow-venv test lint typecheck pytest demo bench lock clean serve browser
+.PHONY: install mlflow-venv test lint typecheck pytest demo bench lock clean serve browser compliance-golden
 
 # MLflow's server in a separate venv (see the `mlflow-server` extra in pyproject.toml for why).
 MLFLOW_VENV  := .venv-mlflow
@@ -51,6 +51,10 @@ test: lint typecheck browser pytest
 demo: $(STAMP)
 	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	PATH="$(CURDIR)/$(BIN):$$PATH" DEMO_DIR="$(CURDIR)/$(DEMO_DIR)" bash examples/demo/run.sh
+
+# The golden compliance report of the bundled example (examples/compliance/report.md), at a frozen clock.
+compliance-golden: $(STAMP)
+	$(BIN)/python examples/compliance/regenerate.py
 
 # The ops console: a Prefect server on 127.0.0.1 (unless one answers at PREFECT_API_URL), the work pool,
 # prefect.yaml deployed with this directory filled in, the automations, a worker. Ctrl-C stops it all.

@@ -1,4 +1,4 @@
-"""Deprecation scan: fetch sources -> parse -> match -> diff -> plans -> events -> report (daily)."""
+"""Deprecation scan: fetch sources -> parse -> match -> diff -> plans -> events -> report -> compliance (daily)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field
 
 from registry.service import open_registry
+from registry.settings import get_settings
+from tasks.compliance.pipeline import run_compliance
+from tasks.compliance.report import render_compliance_markdown
 from tasks.deprecations.report import render_scan_markdown
 from tasks.deprecations.scan import ScanResult, parse_sources, run_scan
 from tasks.events import emit, emit_all
@@ -53,6 +56,16 @@ def publish(result: ScanResult) -> None:
 
 
 @task(cache_policy=NO_CACHE)
+def publish_compliance(params: DeprecationScanParams) -> dict[str, Any]:
+    """The compliance report after the scan refreshed the plans: the ``compliance`` artifact (a finding, never
+    a failed run)."""
+    report = run_compliance(open_registry(params.registry), get_settings().file_config())
+    create_markdown_artifact(key="compliance", markdown=render_compliance_markdown(report),
+                             description="Compliance checklist per model in use, with evidence")
+    return {"status": report.status, "failed": report.to_dict()["failed"]}
+
+
+@task(cache_policy=NO_CACHE)
 def check_sources(result: ScanResult) -> None:
     """Fail the run when a source could not be read (the CLI exits 4 for the same scan)."""
     if result.failed_sources:
@@ -67,5 +80,6 @@ def deprecation_scan(params: DeprecationScanParams) -> dict[str, Any]:
     result = scan(params)
     emit_events(result)
     publish(result)
-    check_sources(result)  # after the report and the events of the sources that did work
-    return result.to_dict()
+    compliance = publish_compliance(params)
+    check_sources(result)  # after the reports and the events of the sources that did work
+    return {**result.to_dict(), "compliance": compliance}

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from registry.service import open_registry
 from registry.settings import get_settings
 from tasks.monitoring.data import parse_duration
-from tasks.monitoring.monitor import MonitorReport, emit_findings, run_monitor
+from tasks.monitoring.monitor import MonitorReport, emit_findings, record_results, run_monitor
 from tasks.monitoring.report import render_model_markdown, render_series_png
 from tasks.runtime import announce
 
@@ -65,6 +65,12 @@ def publish(report: MonitorReport) -> list[str]:
 
 
 @task(cache_policy=NO_CACHE)
+def record(params: MonitorParams, report: MonitorReport) -> list[str]:
+    """The newest result per version, beside the registry (the evidence ``modelctl compliance`` reads)."""
+    return record_results(open_registry(params.registry), report)
+
+
+@task(cache_policy=NO_CACHE)
 def emit_degraded(report: MonitorReport) -> int:
     return emit_findings(report)
 
@@ -75,6 +81,7 @@ def monitor(params: MonitorParams) -> dict[str, Any]:
     announce(params.registry)
     report = monitor_versions(params)
     keys = publish(report)
+    record(params, report)
     sent = emit_degraded(report)
     get_run_logger().info("monitor: %s, %d degraded metric(s), %d event(s)", report.status, len(report.findings),
                           sent)

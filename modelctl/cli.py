@@ -54,7 +54,8 @@ def _root(
 
 # Top-level commands: modules with register(app). Groups: (module, group name).
 _TOP_LEVEL = ["modelctl.commands.registry_cmds", "modelctl.commands.gateway_cmds", "modelctl.commands.serve_cmds",
-              "modelctl.commands.monitor_cmds", "modelctl.commands.desired_cmds", "modelctl.commands.approval_cmds"]
+              "modelctl.commands.monitor_cmds", "modelctl.commands.desired_cmds", "modelctl.commands.approval_cmds",
+              "modelctl.commands.compliance_cmds"]
 _GROUPS = [
     ("modelctl.commands.eval_cmds", "eval"),
     ("modelctl.commands.model_cmds", "model"),
@@ -184,6 +185,14 @@ def _internal_error(exc: BaseException) -> int:
     return EXIT_INTERNAL
 
 
+def _fix_clock() -> None:
+    """MODELCTL_NOW freezes the registry's clock for this command (reproducible demos and golden reports)."""
+    import registry.entities
+    from registry.settings import get_settings
+
+    registry.entities.set_clock(get_settings().now)
+
+
 def run(args: list[str]) -> int:
     """Run the CLI on ``args`` and return the exit code (never raises but SystemExit from below)."""
     STATE.interrupted = False
@@ -192,6 +201,7 @@ def run(args: list[str]) -> int:
     args = _hoist_global_options(args)
     STATE.debug = "--debug" in args[: args.index("--") if "--" in args else len(args)]
     try:
+        _fix_clock()
         result = command.main(args=args, prog_name="modelctl", standalone_mode=False)
     except _click.exceptions.UsageError as exc:
         exc.show()

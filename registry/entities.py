@@ -7,9 +7,9 @@ import json
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 ENVIRONMENTS: tuple[str, ...] = ("development", "staging", "production")
 Environment = Literal["development", "staging", "production"]
@@ -26,9 +26,20 @@ CONFIG_FIELDS: tuple[str, ...] = (
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}$"
 
 
+_FIXED_NOW: datetime | None = None
+
+
+def set_clock(fixed: datetime | None) -> None:
+    """Freeze the registry's clock (MODELCTL_NOW, set at the edge) for reproducible reports; None: real time."""
+    global _FIXED_NOW
+    if fixed is not None and fixed.tzinfo is None:
+        fixed = fixed.replace(tzinfo=UTC)
+    _FIXED_NOW = fixed.astimezone(UTC) if fixed is not None else None
+
+
 def utcnow() -> datetime:
-    """Timezone-aware now, in UTC."""
-    return datetime.now(UTC)
+    """Timezone-aware now, in UTC (the frozen time when MODELCTL_NOW is set)."""
+    return _FIXED_NOW or datetime.now(UTC)
 
 
 class Frozen(BaseModel):
@@ -223,28 +234,119 @@ class Experiment(Frozen):
     analyses: list[AnalysisRecord] = Field(default_factory=list)
 
 
-class DeprecationPlan(Frozen):
-    """A migration plan for one provider model used by a registered model (the seed's fields)."""
+PLAN_STATUSES: tuple[str, ...] = ("none-announced", "announced", "deprecated", "retired", "migrated")
+TIMELINE_FIELDS: tuple[str, ...] = ("announced", "soft_deadline", "hard_deadline", "not_before", "date_kind")
+MIGRATION_FIELDS: tuple[str, ...] = ("eval_status", "migration_steps", "estimated_effort", "cost_impact",
+                                     "quality_impact")
 
-    model_id: str
-    provider: str | None = None
-    status: Literal["announced", "deprecated", "retired", "migrated"] = "announced"
-    severity: Literal["info", "warning", "critical"] = "info"
+
+def nest_plan_fields(doc: dict[str, Any]) -> dict[str, Any]:
+    """A plan written flat (schema 2, old exports, keyword arguments) in the seed's nested shape:
+    ``timeline: {announced, soft_deadline, hard_deadline, ...}``, ``migration: {target, eval_status, ...}``."""
+    flat = set(TIMELINE_FIELDS) | set(MIGRATION_FIELDS) | {"replacement"}
+    if not flat & set(doc):
+        return doc
+    out = {k: v for k, v in doc.items() if k not in flat}
+    timeline = dict(doc.get("timeline") or {})
+    migration = dict(doc.get("migration") or {})
+    for key in TIMELINE_FIELDS:
+        if key in doc:
+            timeline[key] = doc[key]
+    for key in MIGRATION_FIELDS:
+        if key in doc:
+            migration[key] = doc[key]
+    if "replacement" in doc:
+        migration["target"] = doc["replacement"]
+        if doc["replacement"] is not None:
+            migration.setdefault("target_source", "provider")
+    out["timeline"], out["migration"] = timeline, migration
+    return out
+
+
+class PlanTimeline(Frozen):
+    """When: announced, soft deadline (warnings), hard deadline (removed by the provider), or a floor."""
+
     announced: date | None = None
     soft_deadline: date | None = None
     hard_deadline: date | None = None
     not_before: date | None = None
     date_kind: Literal["exact", "floor", "unknown"] = "unknown"
-    replacement: str | None = None
+
+
+class PlanMigration(Frozen):
+    """Where to: the target model, its evaluation, the steps, effort, cost and quality impact."""
+
+    target: str | None = None
+    target_version: int | None = None
+    target_source: Literal["provider", "same-family", "staging"] | None = None
     eval_status: Literal["pending", "running", "passed", "failed"] = "pending"
     migration_steps: list[str] = Field(default_factory=list)
     estimated_effort: str | None = None
     cost_impact: str | None = None
     quality_impact: str | None = None
+
+
+class LifecycleFacts(Frozen):
+    """What the scan knows of a provider model's lifecycle, with where each fact came from."""
+
+    release_date: date | None = None  # the snapshot date in a dated model id
+    minimum_availability: date | None = None  # the provider's "not sooner than" where published
+    litellm_deprecation_date: date | None = None
+    sources: list[str] = Field(default_factory=list)
+
+
+class DeprecationPlan(Frozen):
+    """A migration plan for one provider model used by a registered model (the seed's shape).
+
+    ``none-announced`` plans cover models in use that no provider has deprecated: lifecycle facts, a
+    review date and a proposed migration target, refreshed by every scan.
+    """
+
+    model_id: str
+    provider: str | None = None
+    status: Literal["none-announced", "announced", "deprecated", "retired", "migrated"] = "announced"
+    severity: Literal["info", "warning", "critical"] = "info"
+    timeline: PlanTimeline = Field(default_factory=PlanTimeline)
+    migration: PlanMigration = Field(default_factory=PlanMigration)
+    lifecycle: LifecycleFacts | None = None
+    review_date: date | None = None
     affected_versions: list[int] = Field(default_factory=list)
     source: str | None = None
     notes: str | None = None
     updated_at: datetime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nested(cls, data: Any) -> Any:
+        return nest_plan_fields(data) if isinstance(data, dict) else data
+
+    @property
+    def hard_deadline(self) -> date | None:
+        return self.timeline.hard_deadline
+
+    @property
+    def soft_deadline(self) -> date | None:
+        return self.timeline.soft_deadline
+
+    @property
+    def not_before(self) -> date | None:
+        return self.timeline.not_before
+
+    @property
+    def date_kind(self) -> str:
+        return self.timeline.date_kind
+
+    @property
+    def announced(self) -> date | None:
+        return self.timeline.announced
+
+    @property
+    def replacement(self) -> str | None:
+        return self.migration.target
+
+    @property
+    def eval_status(self) -> str:
+        return self.migration.eval_status
 
 
 class HistoryEvent(Frozen):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from registry.entities import SCHEMA_VERSION
+from registry.entities import SCHEMA_VERSION, nest_plan_fields
 from registry.errors import SchemaError
 
 Doc = dict[str, Any]
@@ -27,7 +27,15 @@ def _v1_to_v2(doc: Doc) -> Doc:
     return doc
 
 
-MIGRATIONS: dict[int, Callable[[Doc], Doc]] = {0: _v0_to_v1, 1: _v1_to_v2}
+def _v2_to_v3(doc: Doc) -> Doc:
+    """Version 3 plans follow the seed's shape: ``timeline`` and ``migration`` groups (``replacement`` is
+    ``migration.target``); plans for models no provider has deprecated have status ``none-announced``."""
+    doc["deprecation_plans"] = [nest_plan_fields(dict(p)) if isinstance(p, dict) else p
+                                for p in doc.get("deprecation_plans") or []]
+    return doc
+
+
+MIGRATIONS: dict[int, Callable[[Doc], Doc]] = {0: _v0_to_v1, 1: _v1_to_v2, 2: _v2_to_v3}
 FIRST_WITH_END_MARKER = 2
 
 

@@ -129,7 +129,7 @@ def _check_model(record: ModelRecord, extra_strict: Iterable[str], today: date,
     serving = {record.env_version(e) for e in ENVIRONMENTS} | (
         {exp.control, exp.treatment} if exp is not None else set())
     for plan in record.deprecation_plans:
-        if plan.status == "migrated":
+        if plan.status in ("migrated", "none-announced"):
             continue
         hit = sorted(set(plan.affected_versions) & {n for n in serving if n})
         if not hit:

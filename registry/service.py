@@ -715,6 +715,24 @@ class Registry:
         self._change(name, fn)
         return changed["value"]
 
+    def drop_deprecation_plan(self, name: str, model_id: str, *, reason: str | None) -> bool:
+        """Remove the plan for ``model_id`` (a ``none-announced`` plan whose versions no longer serve, or that a
+        notice now covers); False (and no write) when there is none."""
+        changed = {"value": False}
+
+        def fn(record: ModelRecord) -> ModelRecord | None:
+            old = next((p for p in record.deprecation_plans if p.model_id == model_id), None)
+            if old is None:
+                return None
+            changed["value"] = True
+            event = self._event("deprecation_update", name, reason=reason,
+                                before=old.model_dump(mode="json", exclude_none=True), after=None)
+            return self._with(record, event, deprecation_plans=[p for p in record.deprecation_plans
+                                                                if p.model_id != model_id])
+
+        self._change(name, fn)
+        return changed["value"]
+
     # -- approvals (registry/approvals.py holds the rules) ------------------------------------------
     def _approvals_required(self, environment: str) -> int:
         from registry.approvals import required_approvals

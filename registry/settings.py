@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 import warnings
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -35,6 +36,19 @@ def _check_target(target: str) -> str:
 ScorerTarget = Annotated[str, AfterValidator(_check_target)]
 
 
+class ComplianceThresholds(BaseModel):
+    """The thresholds of ``modelctl compliance`` (``compliance:`` in the MODELCTL_CONFIG file)."""
+
+    model_config = ConfigDict(extra="forbid")
+    scan_max_age_days: int = Field(default=2, ge=1, description="the last successful deprecation scan covering "
+                                                                "a provider is at most this old")
+    monitor_max_age_hours: int = Field(default=24, ge=1, description="the newest monitor result of the serving "
+                                                                     "version is at most this old")
+    evaluation_max_age_days: int | None = Field(default=None, ge=1, description="the serving digest's evaluation "
+                                                                                "is at most this old (unset: any)")
+    require_flow_evaluation: bool = Field(default=False, description="only a flow-produced evaluation passes")
+
+
 class FileConfig(BaseModel):
     """The optional YAML file named by MODELCTL_CONFIG."""
 
@@ -44,6 +58,8 @@ class FileConfig(BaseModel):
     bedrock_regions: list[str] = Field(default_factory=list)
     strict_model_ids: list[str] = Field(default_factory=list)
     soft_deadline_lead_days: int = 30
+    plan_review_days: int = Field(default=90, ge=1)  # a none-announced plan is reviewed this often
+    compliance: ComplianceThresholds = Field(default_factory=ComplianceThresholds)
     capture_redact_patterns: list[str] = Field(default_factory=list)
     capture_redact_defaults: bool = True
     require_flow_evaluation: bool = False
@@ -71,6 +87,7 @@ class Settings(BaseSettings):
     lock_timeout_seconds: float = Field(default=30.0, gt=0, allow_inf_nan=False)
     artifacts: str | None = None
     bedrock_role_arn: str | None = None
+    now: datetime | None = None  # a fixed clock (ISO-8601) for reproducible demos and golden reports
 
     def artifacts_uri(self) -> str:
         """MODELCTL_ARTIFACTS, else a folder (or S3 prefix) beside the registry."""

@@ -57,8 +57,12 @@ def list_(json_out: Annotated[bool, typer.Option("--json", help="Machine-readabl
     if not rows:
         print("(no deprecation plans)")
     for p in rows:
-        deadline = p.get("hard_deadline") or (f"not before {p['not_before']}" if p.get("not_before") else "unknown")
-        print(f"[{p['severity']:<8}] {p['model']:<26} {p['model_id']:<40} {p['status']:<10} shutdown {deadline:<22} "
-              f"soft {p.get('soft_deadline', '-')}  -> {p.get('replacement', '?')}  eval {p['eval_status']}"
-              + (f"  cost {p['cost_impact']}" if p.get("cost_impact") else "")
-              + (f"\n{'':12}{p['estimated_effort']}" if p.get("estimated_effort") else ""))
+        t, m = p.get("timeline", {}), p.get("migration", {})
+        deadline = t.get("hard_deadline") or (f"not before {t['not_before']}" if t.get("not_before") else "unknown")
+        if p["status"] == "none-announced":
+            deadline = f"review {p.get('review_date', '-')}"
+        print(f"[{p['severity']:<8}] {p['model']:<26} {p['model_id']:<40} {p['status']:<14} "
+              f"{'' if p['status'] == 'none-announced' else 'shutdown '}{deadline:<22} "
+              f"soft {t.get('soft_deadline', '-')}  -> {m.get('target', '?')}  eval {m.get('eval_status', 'pending')}"
+              + (f"  cost {m['cost_impact']}" if m.get("cost_impact") else "")
+              + (f"\n{'':12}{m['estimated_effort']}" if m.get("estimated_effort") else ""))

@@ -53,7 +53,7 @@ def monitor(
     from registry.service import open_registry
     from registry.settings import get_settings
     from tasks.monitoring.data import parse_duration
-    from tasks.monitoring.monitor import emit_findings, run_monitor
+    from tasks.monitoring.monitor import emit_findings, record_results, run_monitor
     from tasks.monitoring.report import render_model_markdown, render_series_png
 
     settings = get_settings()
@@ -71,6 +71,8 @@ def monitor(
                          window=parse_duration(window, "window"), baseline=parse_duration(baseline, "baseline"),
                          now=_now(now), thresholds=thresholds, min_users=min_users)
     emit_findings(report)
+    if has_registry:
+        record_results(reg, report)
     if chart_dir is not None:
         chart_dir.mkdir(parents=True, exist_ok=True)
         for m in report.models:

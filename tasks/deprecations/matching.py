@@ -11,6 +11,7 @@ import fnmatch
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 
 from registry.entities import ENVIRONMENTS, ModelRecord
 
@@ -24,6 +25,28 @@ def normalize_id(model_id: str) -> str:
     ident = model_id.strip().lower()
     ident = _REGION.sub("", ident)
     return re.sub(r":\d+$", "", ident)
+
+
+def family_of(model_id: str) -> str:
+    """The family of a model id: its alias without a snapshot suffix (``claude-sonnet-4-5``)."""
+    ident = normalize_id(model_id)
+    snap = _SNAPSHOT.match(ident)
+    return snap.group("alias") if snap else ident
+
+
+_DATE_SUFFIX = re.compile(r"-(\d{8}|\d{4}-\d{2}-\d{2})(?:-v\d+(?::\d+)?)?$")
+
+
+def snapshot_date(model_id: str) -> date | None:
+    """The date in a dated snapshot id (``...-20250929``, ``...-2024-07-18``): the model's release date."""
+    found = _DATE_SUFFIX.search(normalize_id(model_id))
+    if not found:
+        return None
+    digits = found.group(1).replace("-", "")
+    try:
+        return date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -58,6 +81,11 @@ def version_refs(records: Iterable[ModelRecord]) -> list[VersionRef]:
             for env in where:
                 out.append(VersionRef(record.name, v.number, env, v.config.provider, v.config.model_id, base))
     return out
+
+
+def in_use(refs: Iterable[VersionRef]) -> list[VersionRef]:
+    """References of versions serving an environment or an experiment arm (not mere candidates)."""
+    return [r for r in refs if r.environment != "candidate"]
 
 
 def matches(notice_id: str, ref: VersionRef) -> bool:

@@ -13,7 +13,7 @@ def actionable_plans(record: ModelRecord, retry_failed: bool = False) -> list[De
     """Plans with a known replacement whose evaluation has not passed yet (nor is running)."""
     wanted = {"pending", "failed"} if retry_failed else {"pending"}
     return [p for p in record.deprecation_plans
-            if p.replacement and p.status != "migrated" and p.eval_status in wanted]
+            if p.replacement and p.status not in ("migrated", "none-announced") and p.eval_status in wanted]
 
 
 def source_version(record: ModelRecord, plan: DeprecationPlan) -> Version | None:
@@ -48,5 +48,6 @@ def register_replacement(registry: Registry, name: str, plan: DeprecationPlan) -
 
 def set_eval_status(registry: Registry, name: str, plan: DeprecationPlan, status: str, note: str) -> None:
     """Record the migration evaluation's status in the plan."""
-    updated = plan.model_copy(update={"eval_status": status, "notes": note[:500], "updated_at": None})
+    migration = plan.migration.model_copy(update={"eval_status": status})
+    updated = plan.model_copy(update={"migration": migration, "notes": note[:500], "updated_at": None})
     registry.upsert_deprecation_plan(name, updated, reason=f"migration evaluation {status}")

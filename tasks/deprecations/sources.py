@@ -52,6 +52,7 @@ class Notice:
     not_before: date | None = None
     removed: bool = False
     title: str | None = None
+    active: bool = False  # a status row of a model still active: its floor is a lifecycle fact, not a notice
     known_ids: set[str] = field(default_factory=set, repr=False)
 
     @property
@@ -61,6 +62,8 @@ class Notice:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("known_ids")
+        if not out["active"]:
+            out.pop("active")
         for k in ("shutdown_date", "announced", "not_before"):
             out[k] = out[k].isoformat() if out[k] else None
         return out
@@ -108,7 +111,8 @@ def _notices_from_table(table: Table, provider: str, source: str, announced: dat
         repl = _replacement(row[roles["replacement"]]) if "replacement" in roles else None
         for model_id in ids:
             out.append(Notice(provider, model_id, when.exact, when.kind, source, repl, dep or announced,
-                              when.floor, removed=state.startswith("retired"), title=table.heading or None))
+                              when.floor, removed=state.startswith("retired"), title=table.heading or None,
+                              active=state.startswith("active")))
     return out
 
 

@@ -18,6 +18,7 @@ from registry.errors import InvalidInput, ModelNotFound, RegistryError, Registry
 from registry.service import Registry
 from tasks.monitoring.checks import VersionCheck, check_version, resolve_thresholds
 from tasks.monitoring.data import LogColumns, load_columns, micros
+from tasks.monitoring.keys import monitor_result_key
 
 SERIES_METRICS = ("quality_score", "error_rate", "latency_p95_ms", "cost_per_1k_usd")
 _LOG_BINS = 16  # latency histogram bins per doubling, for the chart's per-bucket p95 (about 4% resolution)
@@ -190,6 +191,33 @@ def run_monitor(registry: Registry | None, *, logs: str, model: str | None = Non
     return monitor_columns(cols, now=now, window=window, baseline=baseline, thresholds=thresholds,
                            min_users=min_users, alpha=alpha, evaluations=evaluations,
                            models=[model] if model else names)
+
+
+def record_results(registry: Registry, report: MonitorReport) -> list[str]:
+    """Keep each monitored model's newest result per version beside the registry (a side document, not a
+    change of the model): the window's end, the version's status, requests and users. Returns the keys."""
+    import json
+
+    known = {r.name: r for r in registry.list_models()}
+    keys = []
+    for model in report.models:
+        record = known.get(model.model)
+        if record is None or not model.versions:
+            continue
+        key = monitor_result_key(model.model)
+        doc = json.loads(registry.read_aux(key) or b"{}")
+        versions = dict(doc.get("versions") or {})
+        for check in model.versions:
+            version = record.version(check.version)
+            if str(versions.get(str(check.version), {}).get("time", "")) > report.window["end"]:
+                continue  # a backfill of an older window does not replace a newer result
+            versions[str(check.version)] = {"time": report.window["end"], "status": check.status,
+                                            "requests": check.requests, "users": check.users,
+                                            "digest": version.digest if version else None}
+        registry.write_aux(key, json.dumps({"model": model.model, "versions": versions}, indent=1,
+                                           sort_keys=True).encode())
+        keys.append(key)
+    return keys
 
 
 def emit_findings(report: MonitorReport) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 from registry.entities import ModelConfig, Pricing
 from registry.errors import InvalidInput, VersionNotFound
 from registry.service import Registry
+from tasks.monitoring.keys import probe_result_key
 from tasks.monitoring.probe import (
     Collected,
     ProbePlan,
@@ -61,7 +62,7 @@ def reference_key(model: str, digest: str) -> str:
 
 
 def result_key(model: str, digest: str) -> str:
-    return f"probe-result-{model}-{digest[:16]}"
+    return probe_result_key(model, digest)
 
 
 def read_probe_inputs(path: str) -> list[str]:

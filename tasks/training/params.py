@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from tasks.training.schedules import RetrainSchedule
 from tasks.training.train import Trainer
 from tasks.training.validate import DEFAULT_MIN_SAMPLES
 
@@ -17,7 +18,7 @@ class FineTuneParams(BaseModel):
 
     model: str | None = Field(default=None, description="Registered model; empty with `schedule` = every "
                                                               "model on that retrain schedule")
-    schedule: Literal["quarterly", "monthly"] | None = None
+    schedule: RetrainSchedule | None = None
     trainer: Trainer = "local"
     base_model: str | None = None
     data: str | None = Field(default=None, description="JSONL/CSV/Parquet path or s3:// URI (default: request log)")

@@ -26,3 +26,15 @@ def test_flow_scans_and_is_idempotent(tmp_path: Path, prefect_harness: None) -> 
     assert plans[0].severity == "critical" and plans[0].hard_deadline == date(2026, 11, 30)
     second = deprecation_scan(params)
     assert second["events"] == [] and second["changes"] == []
+    assert first["compliance"]["status"] == "fail" and "embedding-production:registry" in first["compliance"]["failed"]
+    report = _artifact("compliance")
+    assert report is not None and report.startswith("# Compliance") and "## summarization-primary: fail" in report
+
+
+def _artifact(key: str) -> str | None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+    return str(found[0].data) if found else None

@@ -68,8 +68,8 @@ def test_scan_creates_plans_and_is_idempotent(registry: str) -> None:
     assert (plan.hard_deadline, plan.soft_deadline, plan.replacement) == \
         (date(2026, 11, 30), date(2026, 10, 31), "claude-sonnet-5-20260915")
     emb = reg.get_model("embedding-production").deprecation_plans[0]
-    assert emb.date_kind == "floor" and emb.hard_deadline is None and "data migration" in (emb.estimated_effort or "")
-    assert emb.cost_impact and "replacement costs $0.13" in emb.cost_impact  # the replacement is registered
+    assert emb.date_kind == "floor" and emb.hard_deadline is None and "data migration" in (emb.migration.estimated_effort or "")
+    assert emb.migration.cost_impact and "replacement costs $0.13" in emb.migration.cost_impact  # the replacement is registered
     kinds = [e["event"] for e in result.events]
     assert "modelctl.deprecation.detected" in kinds and "modelctl.deprecation.critical" in kinds
     before = snapshot_bytes(registry)
@@ -172,3 +172,76 @@ def test_a_failed_scan_leaves_the_registry_byte_for_byte_unchanged(registry: str
               "--source", f"feed={FIX / 'feed.yaml'}", "--today", "2026-12-30"])
     assert exc.value.code == 4
     assert snapshot_bytes(registry) == before
+
+
+def test_every_model_in_use_gets_a_plan(tmp_path: Path) -> None:
+    """No notice: a none-announced plan with lifecycle facts, a review date and a proposed target; refreshed
+    by every scan, written once, and replaced when an announcement arrives."""
+    uri = str(tmp_path / "reg")
+    reg = open_registry(uri, actor="test")
+    reg.init()
+    reg.register("writer", {"provider": "anthropic", "model_id": "claude-opus-4-1-20250805"})
+    reg.record_eval("writer", 1, suite="s", passed=True)
+    reg.promote("writer", 1, "production", reason="first")
+    reg.register("tagger", {"provider": "openai", "model_id": "gpt-4.1-2025-04-14"})
+    reg.register("tagger", {"provider": "openai", "model_id": "gpt-4.1-mini-2025-04-14"})
+    reg.record_eval("tagger", 1, suite="s", passed=True)
+    reg.promote("tagger", 1, "production", reason="first")
+    reg.promote("tagger", 2, "staging", reason="candidate")
+    reg.register("unused", {"provider": "openai", "model_id": "gpt-4.1-2025-04-14"})  # a candidate: not in use
+    feed = tmp_path / "feed.yaml"  # the scan knows a newer opus 4.1 snapshot (no deprecation of the old one)
+    feed.write_text("notices:\n  - {provider: anthropic, model_id: claude-opus-4-1-20260101, "
+                    "shutdown_date: 2028-01-01}\n")
+    sources_ = [("anthropic", str(FIX / "anthropic.md")), ("litellm", str(FIX / "litellm.json")),
+                ("feed", str(feed))]
+    run_scan(reg, sources_, TODAY)
+    writer = reg.get_model("writer").deprecation_plans
+    assert [(p.model_id, p.status, p.affected_versions) for p in writer] == \
+        [("claude-opus-4-1-20250805", "none-announced", [1])]
+    plan = writer[0]
+    assert plan.lifecycle is not None and plan.lifecycle.release_date == date(2025, 8, 5)
+    assert plan.review_date == date(2027, 2, 21)  # today + plan_review_days (90)
+    assert (plan.migration.target, plan.migration.target_source) == ("claude-opus-4-1-20260101", "same-family")
+    assert plan.timeline.hard_deadline is None and len(plan.migration.migration_steps) == 5
+    tagger = {p.model_id: p for p in reg.get_model("tagger").deprecation_plans}
+    assert set(tagger) == {"gpt-4.1-2025-04-14", "gpt-4.1-mini-2025-04-14"}  # production and staging
+    prod = tagger["gpt-4.1-2025-04-14"]
+    assert (prod.migration.target, prod.migration.target_version, prod.migration.target_source) == \
+        ("gpt-4.1-mini-2025-04-14", 2, "staging")
+    assert reg.get_model("unused").deprecation_plans == []
+    assert not any(p.status == "none-announced" for p in reg.get_model("writer").deprecation_plans
+                   if p.model_id != "claude-opus-4-1-20250805")
+    before = snapshot_bytes(uri)
+    run_scan(reg, sources_, date(2026, 11, 24))  # a day later: same plans, nothing written but the scan record
+    after = snapshot_bytes(uri)
+    assert {k: v for k, v in after.items() if "aux" not in k} == {k: v for k, v in before.items() if "aux" not in k}
+    feed.write_text("notices:\n  - {provider: anthropic, model_id: claude-opus-4-1-20250805, "
+                    "shutdown_date: 2027-08-05, replacement: claude-opus-4-1-20260101}\n")
+    run_scan(reg, sources_, TODAY)
+    (announced,) = reg.get_model("writer").deprecation_plans
+    assert (announced.status, announced.timeline.hard_deadline) == ("announced", date(2027, 8, 5))
+    scan = json.loads(reg.read_aux("deprecation-scan.json") or b"{}")
+    assert scan["providers"] == ["anthropic", "bedrock", "local", "openai"] and scan["failed_sources"] == []
+
+
+def test_an_active_models_published_floor_is_a_lifecycle_fact(tmp_path: Path) -> None:
+    page = tmp_path / "anthropic.md"
+    page.write_text("# Model deprecations\n\n## Model status\n\n| API model name | Current state | Deprecated | "
+                    "Tentative retirement date |\n|:---|:---|:---|:---|\n| `claude-opus-4-1-20250805` | Active | N/A | "
+                    "Not sooner than August 5, 2026 |\n")
+    litellm = tmp_path / "litellm.json"
+    litellm.write_text(json.dumps({"claude-opus-4-1-20250805": {"litellm_provider": "anthropic",
+                                                                "deprecation_date": "2026-09-01"}}))
+    uri = str(tmp_path / "reg")
+    reg = open_registry(uri, actor="test")
+    reg.init()
+    reg.register("writer", {"provider": "anthropic", "model_id": "claude-opus-4-1-20250805"})
+    reg.record_eval("writer", 1, suite="s", passed=True)
+    reg.promote("writer", 1, "production", reason="first")
+    result = run_scan(reg, [("anthropic", str(page)), ("litellm", str(litellm))], TODAY)
+    assert result.affected == [] and result.events == []  # the provider has not deprecated it
+    (plan,) = reg.get_model("writer").deprecation_plans
+    assert plan.status == "none-announced" and plan.lifecycle is not None
+    assert (plan.lifecycle.release_date, plan.lifecycle.minimum_availability,
+            plan.lifecycle.litellm_deprecation_date) == (date(2025, 8, 5), date(2026, 8, 5), date(2026, 9, 1))
+    assert f"anthropic={page}" in plan.lifecycle.sources and "litellm" in plan.lifecycle.sources
