@@ -25,16 +25,28 @@ from registry.serving import Resolution
 SYSTEMS = {"openai": "openai", "anthropic": "anthropic", "bedrock": "aws.bedrock", "local": "modelctl.local"}
 
 
+_tracers: dict[int, tuple[Any, Any | None]] = {}  # id(tracer provider) -> (provider, its tracer or None)
+
+
 def tracer() -> Any | None:
-    """The gateway's tracer when an SDK tracer provider is configured, else None."""
+    """The gateway's tracer when an SDK tracer provider is configured, else None.
+
+    Looked up on every call (an application may configure tracing after the first request), but made once
+    per tracer provider: an SDK's ``get_tracer`` builds a new tracer each time.
+    """
     try:
         from opentelemetry import trace
     except ImportError:  # the API is optional too
         return None
     provider = trace.get_tracer_provider()
-    if isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
-        return None
-    return provider.get_tracer("modelctl.gateway")
+    known = _tracers.get(id(provider))
+    if known is not None and known[0] is provider:
+        return known[1]
+    made = None if isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider) \
+        else provider.get_tracer("modelctl.gateway")
+    _tracers.clear()  # one provider at a time (tests and applications replace it, never alternate)
+    _tracers[id(provider)] = (provider, made)
+    return made
 
 
 def _request_attributes(res: Resolution, operation: str) -> dict[str, Any]:

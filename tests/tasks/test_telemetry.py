@@ -249,3 +249,19 @@ def test_a_stream_that_breaks_midway_is_an_error_span(gateway: Gateway, openai_e
     assert span.status.status_code == StatusCode.ERROR and "overloaded" in (span.status.description or "")
     assert span.attributes["error.type"] == "TransientProviderError"  # type: ignore[index]
     assert "gen_ai.response.time_to_first_chunk" in (span.attributes or {})
+
+
+def test_tracing_configured_after_the_first_call_is_used(gateway: Gateway, openai_env: FakeProvider) -> None:
+    _reset_globals()
+    assert gateway.stream("triage", [{"role": "user", "content": "hi"}]).collect().text == "billing"
+    sdk = TracerProvider()
+    exporter = InMemorySpanExporter()
+    sdk.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(sdk)
+    try:
+        gateway.stream("triage", [{"role": "user", "content": "hi"}]).collect()
+        gateway.complete("triage", [{"role": "user", "content": "hi"}])
+        assert [s.attributes.get("modelctl.stream") for s in exporter.get_finished_spans()] == [True, None]  # type: ignore[union-attr]
+    finally:
+        sdk.shutdown()
+        _reset_globals()
