@@ -5,8 +5,12 @@ Run: ``.venv/bin/python bench/eval_bench.py [--quick]``.
 The runner's own overhead is measured with the local provider sleeping 50 ms per call (client cost
 ~0); the same run through the real openai SDK against a local HTTP server that answers in 50 ms is
 printed beside it, then with that server in its own process (a real provider is another machine; the
-runner's calls go through ``AsyncOpenAI`` on one event loop per version). Ideal wall time = 2 x cases x 0.05 s
-/ concurrency. Then the fully cached re-run, timed inside the warm process, with the CLI's figure (a fresh
+runner's calls go through ``AsyncOpenAI`` on one event loop per version; ``bench/fake_server.py``, one
+asyncio loop). Beside it: the server alone with a raw aiohttp client (the floor of this set-up), and the
+bare SDK without the runner — the sync SDK in a thread pool, ``AsyncOpenAI.chat.completions.create`` on
+httpx (the SDK's default) and on aiohttp, and the client's ``post`` on aiohttp (the provider layer's
+path) — each with its client CPU per call and the load average. Ideal wall time = 2 x cases x 0.05 s
+/ concurrency (the two versions share one provider's limit). Then the fully cached re-run, timed inside the warm process, with the CLI's figure (a fresh
 process, in-process pipeline) beside it, and a 10-case evaluation from the CLI in-process beside the same
 through the flow (``--prefect``).
 """
@@ -23,6 +27,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -64,6 +69,11 @@ def run_pair(targets: list[Target], suite: Path, concurrency: int, cache: Respon
     return time.perf_counter() - start
 
 
+def load() -> str:
+    """The machine's 1-minute load average (the 2 cores are shared: read every figure beside it)."""
+    return Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
+
+
 def bare_threads(base_url: str, calls: int, concurrency: int) -> float:
     """The sync SDK alone, ``concurrency`` threads: the baseline of a thread-pool runner."""
     from concurrent.futures import ThreadPoolExecutor
@@ -79,21 +89,31 @@ def bare_threads(base_url: str, calls: int, concurrency: int) -> float:
     return time.perf_counter() - start
 
 
-def bare_async(base_url: str, calls: int, concurrency: int) -> float:
-    """AsyncOpenAI alone on one event loop: the baseline of the async runner."""
+def bare_async(base_url: str, calls: int, concurrency: int, transport: str = "httpx", typed: bool = True) -> float:
+    """AsyncOpenAI alone on one event loop (no runner): ``transport`` httpx (the SDK's default) or aiohttp
+    (``DefaultAioHttpClient``); ``typed``: ``chat.completions.create``, else the client's ``post`` with the
+    same body, the answer read as JSON (the path the provider layer takes)."""
     import asyncio
 
     import openai
 
+    from tasks.providers.openai_provider import _response_class
+
     async def run() -> float:
-        client = openai.AsyncOpenAI(base_url=base_url, max_retries=0)
+        http = openai.DefaultAioHttpClient() if transport == "aiohttp" else None
+        client = openai.AsyncOpenAI(base_url=base_url, max_retries=0, http_client=http)
         limit = asyncio.Semaphore(concurrency)
-        messages = [{"role": "user", "content": "ticket"}]
+        body = {"model": "gpt-4o-2024-08-06", "messages": [{"role": "user", "content": "ticket"}]}
+        response = _response_class()
 
         async def one() -> None:
             async with limit:
-                await client.chat.completions.create(model="gpt-4o-2024-08-06", messages=messages)
+                if typed:
+                    await client.chat.completions.create(**body)
+                else:
+                    json.loads((await client.post("/chat/completions", body=body, cast_to=response)).content)
 
+        await asyncio.gather(*(one() for _ in range(concurrency)))  # connections opened before timing
         start = time.perf_counter()
         await asyncio.gather(*(one() for _ in range(calls)))
         wall = time.perf_counter() - start
@@ -101,6 +121,51 @@ def bare_async(base_url: str, calls: int, concurrency: int) -> float:
         return wall
 
     return asyncio.run(run())
+
+
+def raw_http(base_url: str, calls: int, concurrency: int) -> float:
+    """The server alone: the same POSTs from a raw aiohttp client (no SDK), ``concurrency`` in flight."""
+    import asyncio
+
+    import aiohttp
+
+    async def run() -> float:
+        body = json.dumps({"model": "gpt-4o-2024-08-06", "messages": [{"role": "user", "content": "ticket"}]})
+        limit = asyncio.Semaphore(concurrency)
+        async with aiohttp.ClientSession() as session:
+            async def one() -> None:
+                async with limit, session.post(base_url + "/chat/completions", data=body,
+                                               headers={"content-type": "application/json"}) as resp:
+                    await resp.read()
+
+            await asyncio.gather(*(one() for _ in range(concurrency)))
+            start = time.perf_counter()
+            await asyncio.gather(*(one() for _ in range(calls)))
+            return time.perf_counter() - start
+
+    return asyncio.run(run())
+
+
+def sdk_rows(url: str, n: int, conc: int, ideal: float) -> None:
+    """The server alone, then the bare SDK baselines, each with its client CPU per call and the load."""
+    from tasks.providers.base import aiohttp_installed
+
+    rows: list[tuple[str, Any]] = [("bare sync SDK create(), thread pool (the old runner) ", bare_threads),
+                                   ("bare AsyncOpenAI create(), httpx, one loop          ", bare_async)]
+    if aiohttp_installed():
+        rows = [("the server alone: raw aiohttp client, no SDK        ", raw_http), *rows,
+                ("bare AsyncOpenAI create(), aiohttp, one loop        ",
+                 lambda u, c, k: bare_async(u, c, k, "aiohttp")),
+                ("bare AsyncOpenAI post(), aiohttp, one loop (our path)",
+                 lambda u, c, k: bare_async(u, c, k, "aiohttp", typed=False))]
+    else:
+        print("(aiohttp not installed: the aiohttp rows and the raw-client server check are skipped)")
+    for label, fn in rows:
+        cpu = time.process_time()
+        wall = fn(url + "/v1", 2 * n, conc)
+        cpu_ms = (time.process_time() - cpu) / (2 * n) * 1000
+        print(f"{label} {wall:7.2f} s = {wall / ideal:.2f} x ideal   (client CPU {cpu_ms:.2f} ms/call; "
+              f"load {load()})")
 
 
 def main() -> None:
@@ -139,14 +204,9 @@ def main() -> None:
     cpu = time.process_time()
     wall_sdk = run_pair(sdk, suite, conc, None)
     cpu_ms = (time.process_time() - cpu) / (2 * n) * 1000
-    print(f"real openai SDK (AsyncOpenAI), server in its own process {wall_sdk:7.2f} s   = {wall_sdk / ideal:.2f} x ideal"
-          f"   (goal <= 1.15 x; client CPU {cpu_ms:.2f} ms/call)")
-    for label, fn in (("bare sync SDK calls, thread pool   ", bare_threads), ("bare AsyncOpenAI calls, one loop   ", bare_async)):
-        cpu = time.process_time()
-        wall = fn(url + "/v1", 2 * n, conc)
-        cpu_ms = (time.process_time() - cpu) / (2 * n) * 1000
-        print(f"{label} {wall:7.2f} s   = {wall / ideal:.2f} x ideal   (no runner: the SDK alone; client CPU "
-              f"{cpu_ms:.2f} ms/call)")
+    print(f"real openai SDK, server in its own process {wall_sdk:7.2f} s = {wall_sdk / ideal:.2f} x ideal   "
+          f"(goal <= 1.15 x; client CPU {cpu_ms:.2f} ms/call; load {load()})")
+    sdk_rows(url, n, conc, ideal)
     proc.kill()
 
     warm = run_pair(local, suite, conc, ResponseCache(str(tmp / "cache")))

@@ -70,8 +70,15 @@ class _Call:
     config: Any
     messages: list[dict[str, Any]]
     user_id: str | None
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     start: float = field(default_factory=time.perf_counter)
+    _request_id: str | None = None
+
+    @property
+    def request_id(self) -> str:
+        """Made when first needed: for a stream, after the first chunk has reached the caller."""
+        if self._request_id is None:
+            self._request_id = uuid.uuid4().hex
+        return self._request_id
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.start) * 1000

@@ -10,14 +10,18 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from typing import TYPE_CHECKING
 
-from tasks import providers
+from tasks import providers, telemetry
 
 if TYPE_CHECKING:
     from tasks.gateway import GatewayResponse, _Call, _GatewayBase
 
 
 class _StreamState:
-    """What a stream has delivered so far (for the log record, whether it completes or not)."""
+    """What a stream has delivered so far (for the log record and the span, whether it completes or not).
+
+    Per chunk it only keeps the text: the clock is read once, at the first chunk, and the record and the
+    span are written once, when the stream ends, fails or is left.
+    """
 
     def __init__(self, gw: _GatewayBase, call: _Call) -> None:
         self.gw, self.call = gw, call
@@ -25,18 +29,23 @@ class _StreamState:
         self.ttft_ms: float | None = None
         self.response: GatewayResponse | None = None
         self.logged = False
+        self.span = telemetry.start_stream_span(call.res)
 
     def on_event(self, event: providers.StreamEvent) -> None:
         if self.ttft_ms is None:
             self.ttft_ms = self.call.elapsed_ms()
+            telemetry.first_chunk(self.span, self.ttft_ms)
         if event.text:
             self.parts.append(event.text)
         if event.completion is not None:
             self.logged = True
+            self.gw._trace(self.span, self.call, event.completion)
+            telemetry.end_stream_span(self.span)
             self.response = self.gw._finish(self.call, event.completion, None, ttft_ms=self.ttft_ms)
 
     def on_error(self, exc: BaseException) -> None:
         self.logged = True
+        telemetry.end_stream_span(self.span, error=exc)
         self.gw._finish(self.call, None, exc, ttft_ms=self.ttft_ms)
 
     def on_abandon(self) -> None:
@@ -50,6 +59,8 @@ class _StreamState:
         partial = providers.Completion(text, 0, tokens, self.call.elapsed_ms(),
                                        pricing.cost(0, tokens) if pricing else 0.0, None, None,
                                        self.call.res.config.model_id)
+        self.gw._trace(self.span, self.call, partial)
+        telemetry.end_stream_span(self.span, abandoned=True)
         self.gw._finish(self.call, partial, None, ttft_ms=self.ttft_ms, abandoned=True)
 
 

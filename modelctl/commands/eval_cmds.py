@@ -66,7 +66,9 @@ def run(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Call the provider even for cached cases.")] = False,
     promote_to_staging: Annotated[bool, typer.Option("--promote-to-staging",
                                                      help="Point staging at a promoted candidate.")] = False,
-    report: Annotated[Path | None, typer.Option("--report", help="Write the markdown report to this file.")] = None,
+    report: Annotated[Path | None, typer.Option(
+        "--report", help="Write the report to this file: a self-contained HTML page for a .html name, markdown "
+                         "otherwise.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     prefect: Annotated[bool, typer.Option("--prefect", help="Run as the evaluate-candidate flow (default when "
                                                             "PREFECT_API_URL is set).")] = False,
@@ -95,7 +97,9 @@ def run(
         result = run_evaluation(params, source="cli")
     markdown = result.pop("report")
     if report is not None:
-        report.write_text(markdown)
+        from tasks.evaluation.report_html import render_report
+
+        report.write_text(render_report(result, markdown, report.suffix), encoding="utf-8")
     if json_out:
         print_json(result)
     else:

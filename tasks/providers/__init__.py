@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -78,7 +79,7 @@ class _ModuleProvider:
     supports_embeddings: bool
 
     def _impl(self) -> Any:
-        return importlib.import_module(self.module)
+        return sys.modules.get(self.module) or importlib.import_module(self.module)
 
     def complete(self, config: ModelConfig, messages: list[dict[str, Any]], pricing: Pricing | None,
                  ctx: CallContext) -> Completion:
@@ -134,8 +135,22 @@ def complete(config: ModelConfig, messages: list[dict[str, Any]], *, pricing: Pr
              model: str | None = None, version: int | None = None) -> Completion:
     """One completion from the version's provider."""
     provider = provider_for(config.provider)
-    limiter_for(config.provider).acquire(estimate_tokens(messages, config))
+    _acquire(config, messages)
     return provider.complete(config, messages, pricing, CallContext(model, version))
+
+
+async def _acquire_async(config: ModelConfig, messages: list[dict[str, Any]]) -> None:
+    """``_acquire`` from a coroutine (waits in a thread only when limits are configured)."""
+    limiter = limiter_for(config.provider)
+    if limiter.rpm or limiter.tpm:
+        await acquire_async(config.provider, estimate_tokens(messages, config))
+
+
+def _acquire(config: ModelConfig, messages: list[dict[str, Any]]) -> None:
+    """The provider's rate limit (the token estimate is only made when limits are configured)."""
+    limiter = limiter_for(config.provider)
+    if limiter.rpm or limiter.tpm:
+        limiter.acquire(estimate_tokens(messages, config))
 
 
 async def acomplete(config: ModelConfig, messages: list[dict[str, Any]], *, pricing: Pricing | None = None,
@@ -143,7 +158,7 @@ async def acomplete(config: ModelConfig, messages: list[dict[str, Any]], *, pric
     """One completion through the provider's async client (``complete`` in a worker thread for a provider
     without one)."""
     provider = provider_for(config.provider)
-    await acquire_async(config.provider, estimate_tokens(messages, config))
+    await _acquire_async(config, messages)
     ctx = CallContext(model, version)
     method = getattr(provider, "acomplete", None)
     if method is None:
@@ -158,7 +173,7 @@ def stream(config: ModelConfig, messages: list[dict[str, Any]], *, pricing: Pric
     Closing the iterator early closes the provider's connection.
     """
     provider = provider_for(config.provider)
-    limiter_for(config.provider).acquire(estimate_tokens(messages, config))
+    _acquire(config, messages)
     ctx = CallContext(model, version)
     method = getattr(provider, "stream", None)
     if method is None:
@@ -191,7 +206,7 @@ async def _awhole(provider: Provider, config: ModelConfig, messages: list[dict[s
 
 async def _limited(config: ModelConfig, messages: list[dict[str, Any]],
                    events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
-    await acquire_async(config.provider, estimate_tokens(messages, config))
+    await _acquire_async(config, messages)
     try:
         async for event in events:
             yield event

@@ -21,6 +21,7 @@ from tasks.providers.base import (
     Failure,
     StreamEvent,
     ToolCall,
+    aiohttp_installed,
     async_with_retries,
     cost_of,
     finish_reason,
@@ -46,11 +47,15 @@ def client() -> Any:
 
 
 def async_client() -> Any:
-    """This event loop's AsyncAnthropic client."""
+    """This event loop's AsyncAnthropic client (on the SDK's aiohttp transport when aiohttp is installed)."""
     import anthropic
 
-    return loop_client("anthropic", lambda: anthropic.AsyncAnthropic(
-        max_retries=0, api_key=secret_api_key("anthropic"), timeout=retry_policy().provider_timeout_seconds))
+    def make() -> Any:
+        http = anthropic.DefaultAioHttpClient() if aiohttp_installed() else None
+        return anthropic.AsyncAnthropic(max_retries=0, api_key=secret_api_key("anthropic"), http_client=http,
+                                        timeout=retry_policy().provider_timeout_seconds)
+
+    return loop_client("anthropic", make)
 
 
 def warm_up(config: ModelConfig) -> None:

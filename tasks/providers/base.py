@@ -286,6 +286,13 @@ def require_key(provider: str) -> None:
                                   f"'{provider}-api-key')")
 
 
+def aiohttp_installed() -> bool:
+    """Whether the async SDK clients can use their aiohttp transport (the ``aiohttp`` extra)."""
+    import importlib.util
+
+    return importlib.util.find_spec("aiohttp") is not None
+
+
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
 

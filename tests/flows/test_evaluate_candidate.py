@@ -105,6 +105,18 @@ def test_cli_writes_the_markdown_report(registry: str, prefect_harness: None, tm
     assert "Student's t on the per-case differences" in text
 
 
+def test_cli_writes_an_html_report_chosen_by_the_suffix(registry: str, prefect_harness: None, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    report = tmp_path / "report.html"
+    with pytest.raises(SystemExit) as exc:
+        main(["--registry", registry, "eval", "run", str(SUITE), "--candidate", "triage@3", "--report", str(report)])
+    assert exc.value.code in (0, 1, 3)
+    page = report.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "<h1>Evaluation: triage@3 vs triage@1</h1>" in page
+    assert "<h2>Metrics</h2>" in page and "<h2>Cases side by side</h2>" in page and 'class="regression"' in page
+    assert "<script" not in page and "http" not in page.split("</head>")[0]  # self-contained
+
+
 def test_report_shows_cases_side_by_side_and_eval_show_lists_them(registry: str, prefect_harness: None,
                                                                    tmp_path: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,6 +5,7 @@ Needs the optional ``otel`` extra (opentelemetry-sdk, opentelemetry-exporter-otl
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Iterator
@@ -25,9 +26,10 @@ from opentelemetry.util._once import Once  # noqa: E402
 
 from registry.service import open_registry  # noqa: E402
 from tasks import telemetry  # noqa: E402
-from tasks.gateway import Gateway  # noqa: E402
+from tasks.gateway import AsyncGateway, Gateway  # noqa: E402
+from tasks.providers import PermanentProviderError, TransientProviderError  # noqa: E402
 from tasks.request_log import RequestLogWriter  # noqa: E402
-from tests.tasks.providers.fakes import FakeProvider, error_body  # noqa: E402
+from tests.tasks.providers.fakes import FakeProvider, error_body, openai_chat, openai_sse  # noqa: E402
 
 
 def _reset_globals() -> None:
@@ -155,3 +157,111 @@ def test_otlp_http_export_to_a_loopback_collector(gateway: Gateway, openai_env: 
     assert span.name == "chat gpt-4o-2024-08-06"
     assert attrs["modelctl.version"].int_value == 1 and attrs["modelctl.digest"].string_value == resp.digest
     assert attrs["gen_ai.usage.output_tokens"].int_value == 3
+
+
+@pytest.fixture
+def spans(provider: TracerProvider) -> InMemorySpanExporter:
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
+def _stream_span(exporter: InMemorySpanExporter) -> Any:
+    (span,) = exporter.get_finished_spans()
+    a = dict(span.attributes or {})
+    assert span.name == "chat gpt-4o-2024-08-06" and span.kind == SpanKind.CLIENT and a["modelctl.stream"] is True
+    assert (a["gen_ai.system"], a["gen_ai.request.model"], a["modelctl.version"]) == ("openai", "gpt-4o-2024-08-06", 1)
+    return span
+
+
+def test_a_stream_is_one_span_with_usage_and_time_to_first_chunk(gateway: Gateway, openai_env: FakeProvider,
+                                                                 spans: InMemorySpanExporter) -> None:
+    openai_env.script.append((200, openai_chat("Your refund is on its way."), {}, 0.0))
+    chunks = gateway.stream("triage", [{"role": "user", "content": "refund?"}])
+    first = next(chunks)
+    assert first and not spans.get_finished_spans()  # open while the stream is read
+    rest = list(chunks)
+    span = _stream_span(spans)
+    a = dict(span.attributes or {})
+    assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (12, 3)
+    assert tuple(a["gen_ai.response.finish_reasons"]) == ("stop",)  # type: ignore[arg-type]
+    assert a["modelctl.request_id"] == chunks.request_id and first + "".join(rest) == "Your refund is on its way."
+    ttft = a["gen_ai.response.time_to_first_chunk"]
+    assert chunks.response is not None and 0 < ttft * 1000 <= chunks.response.latency_ms  # type: ignore[operator]
+    (event,) = [e for e in span.events if e.name == "gen_ai.first_chunk"]
+    assert span.start_time <= event.timestamp <= span.end_time  # type: ignore[operator]
+    assert span.status.status_code == StatusCode.UNSET and "modelctl.abandoned" not in a
+
+
+def test_an_async_stream_is_traced_alike(gateway: Gateway, openai_env: FakeProvider,
+                                         spans: InMemorySpanExporter) -> None:
+    agw = AsyncGateway(snapshot=gateway.snapshot, writer=gateway.log)
+
+    async def run() -> str:
+        async with agw.stream("triage", [{"role": "user", "content": "hi"}]) as chunks:
+            text = "".join([p async for p in chunks])
+        from tasks.providers.base import aclose_loop_clients
+
+        await aclose_loop_clients()
+        return text
+
+    assert asyncio.run(run()) == "billing"
+    a = dict(_stream_span(spans).attributes or {})
+    assert a["gen_ai.usage.output_tokens"] == 3 and a["gen_ai.response.time_to_first_chunk"] > 0  # type: ignore[operator]
+
+
+def test_a_stream_left_early_is_marked_abandoned(gateway: Gateway, openai_env: FakeProvider,
+                                                 spans: InMemorySpanExporter) -> None:
+    openai_env.script.append((200, openai_chat("one two three four five six seven eight " * 5), {}, 0.0))
+    openai_env.chunk_delay = 0.05
+    with gateway.stream("triage", [{"role": "user", "content": "long answer"}]) as chunks:
+        next(chunks)
+    a = dict(_stream_span(spans).attributes or {})
+    assert a["modelctl.abandoned"] is True and a["gen_ai.response.time_to_first_chunk"] > 0  # type: ignore[operator]
+
+
+def test_a_stream_refused_at_once_is_an_error_span(gateway: Gateway, openai_env: FakeProvider,
+                                                   spans: InMemorySpanExporter) -> None:
+    openai_env.script.append((400, error_body("invalid_request_error", "bad"), {}, 0.0))
+    with pytest.raises(PermanentProviderError), gateway.stream("triage", [{"role": "user", "content": "hi"}]) as s:
+        list(s)
+    span = _stream_span(spans)
+    assert span.status.status_code == StatusCode.ERROR and span.attributes["error.type"] == "PermanentProviderError"  # type: ignore[index]
+    assert "gen_ai.response.time_to_first_chunk" not in (span.attributes or {})
+    assert [e.name for e in span.events] == ["exception"]
+
+
+def test_a_stream_that_breaks_midway_is_an_error_span(gateway: Gateway, openai_env: FakeProvider,
+                                                      spans: InMemorySpanExporter) -> None:
+    def broken(payload: dict) -> list:
+        events = openai_sse(payload)
+        return [*events[:2], (None, {"error": {"message": "overloaded", "type": "server_error"}})]
+
+    openai_env.sse = broken
+    try:
+        with pytest.raises(TransientProviderError, match="interrupted"), \
+                gateway.stream("triage", [{"role": "user", "content": "hi"}]) as chunks:
+            for _ in chunks:
+                pass
+    finally:
+        openai_env.sse = openai_sse
+    span = _stream_span(spans)
+    assert span.status.status_code == StatusCode.ERROR and "overloaded" in (span.status.description or "")
+    assert span.attributes["error.type"] == "TransientProviderError"  # type: ignore[index]
+    assert "gen_ai.response.time_to_first_chunk" in (span.attributes or {})
+
+
+def test_tracing_configured_after_the_first_call_is_used(gateway: Gateway, openai_env: FakeProvider) -> None:
+    _reset_globals()
+    assert gateway.stream("triage", [{"role": "user", "content": "hi"}]).collect().text == "billing"
+    sdk = TracerProvider()
+    exporter = InMemorySpanExporter()
+    sdk.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(sdk)
+    try:
+        gateway.stream("triage", [{"role": "user", "content": "hi"}]).collect()
+        gateway.complete("triage", [{"role": "user", "content": "hi"}])
+        assert [s.attributes.get("modelctl.stream") for s in exporter.get_finished_spans()] == [True, None]  # type: ignore[union-attr]
+    finally:
+        sdk.shutdown()
+        _reset_globals()
