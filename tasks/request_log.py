@@ -499,7 +499,7 @@ def _skipped_jsonl(con: Any, files: list[tuple[str, date, float]], schema: pa.Sc
     return int(row[0]) if row else 0
 
 
-def _latest_feedback_sql(columns: list[str]) -> str:
+def latest_feedback_sql(columns: list[str]) -> str:
     """The latest feedback row per request_id: one hash aggregation (``arg_max``), no sort."""
     cols = [c for c in dict.fromkeys(columns) if c != "request_id"]
     packed = ", ".join(f"{c} := {c}" for c in cols)
@@ -567,7 +567,7 @@ def load_requests(uri: str | None = None, model: str | None = None, since: str |
         select = ", ".join([*(f"r.{c}" for c in req_cols), *(f"f.{c}" for c in fb_cols)]) or "1 AS _"
         sql = f"SELECT {select} FROM requests_log r"
         if fb_cols:
-            sql += f" LEFT JOIN ({_latest_feedback_sql(fb_cols)}) f ON f.request_id = r.request_id"
+            sql += f" LEFT JOIN ({latest_feedback_sql(fb_cols)}) f ON f.request_id = r.request_id"
             if feedback_only:
                 where.append("f.request_id IS NOT NULL")
         if where:
