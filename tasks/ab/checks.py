@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Profile:
-    """What the profiling scan found: (variant, experiment_id, rows, users set) groups, value bounds."""
+    """What the profiling scan found: (variant, experiment_id, rows) groups, value bounds, quantiles."""
 
     groups: list[tuple[Any, ...]]
     bounds: dict[str, tuple[float | None, float | None]]
@@ -46,7 +46,7 @@ def profile(con: duckdb.DuckDBPyConnection, source: str, numbers: list[str],
     With ``quantiles_of``, each arm's median and p95 latency over the rows those filters select (one
     group per arm: a plain A/B window, where no request is dropped by attribution).
     """
-    cols = ["r.variant", "r.experiment_id", "COUNT(*)", "COUNT(r.user_id)"]
+    cols = ["r.variant", "r.experiment_id", "COUNT(*)"]
     for name in numbers:
         cols += [f"MIN(r.{name})", f"MAX(r.{name})"]
     if quantiles_of is not None:
@@ -58,10 +58,10 @@ def profile(con: duckdb.DuckDBPyConnection, source: str, numbers: list[str],
                  source).fetchall()
     bounds: dict[str, tuple[float | None, float | None]] = {}
     for i, name in enumerate(numbers):
-        lows = [g[4 + 2 * i] for g in groups if g[4 + 2 * i] is not None]
-        highs = [g[5 + 2 * i] for g in groups if g[5 + 2 * i] is not None]
+        lows = [g[3 + 2 * i] for g in groups if g[3 + 2 * i] is not None]
+        highs = [g[4 + 2 * i] for g in groups if g[4 + 2 * i] is not None]
         bounds[name] = (min(lows) if lows else None, max(highs) if highs else None)
-    at = 4 + 2 * len(numbers)
+    at = 3 + 2 * len(numbers)
     quantiles = None
     if quantiles_of is not None:
         quantiles = {a: {50: None, 95: None} for a in ARMS}
@@ -120,16 +120,20 @@ def locate_text(con: duckdb.DuckDBPyConnection, source: str, scan: str, types: d
                                file=source, field="timestamp")
 
 
+def require_users(con: duckdb.DuckDBPyConnection, source: str) -> None:
+    """No per-user rows from a non-empty input: bad input when no row has a user id at all."""
+    if not run(con, "SELECT COUNT(user_id) FROM requests", source).fetchall()[0][0]:
+        raise InvalidInput("every user_id is empty: the user is the unit of analysis", file=source, field="user_id")
+
+
 def check_groups(prof: Profile, source: str, experiment_id: str | None, require_experiment: bool,
                  has_experiment: bool) -> list[str]:
-    """Variants, user ids and the experiment, as the reference checks them; returns the experiment ids present."""
+    """Variants and the experiment, as the reference checks them; returns the experiment ids present."""
     groups = prof.groups
     unknown = {g[0] for g in groups if g[0] not in (None, "", *ARMS)}
     if unknown:
         raise InvalidInput(f"unknown variant(s) {sorted(unknown)}; expected control or treatment "
                            "(or empty outside an experiment)", file=source, field="variant")
-    if prof.rows and not sum(int(g[3]) for g in groups):
-        raise InvalidInput("every user_id is empty: the user is the unit of analysis", file=source, field="user_id")
     present = sorted({str(g[1]) for g in groups if g[1]}) if has_experiment and experiment_id is not None else []
     if require_experiment and experiment_id is not None and has_experiment and prof.rows \
             and experiment_id not in present:

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from registry.errors import InvalidInput
-from tasks.ab.checks import Profile, check_bounds, check_groups, locate_text, profile
+from tasks.ab.checks import Profile, check_bounds, check_groups, locate_text, profile, require_users
 from tasks.ab.data import ARMS, OPTIONAL, REQUIRED, ArmData, Window, is_table
 from tasks.ab.scan import NUMBERS, STRINGS, arrow, run, table_scan, typed_view
 from tasks.ab.sql import SUMS, Filters, row_conditions, user_arms_sql
@@ -27,7 +27,10 @@ if TYPE_CHECKING:
     import duckdb
 
 SCORES = ("quality_score", "thumbs_up")
-MEMORY_LIMIT = "600MB"  # DuckDB spills its hash tables to disk beyond this (out of core, bounded RSS)
+# One thread by default: the per-user hash aggregation is built per thread, so a second thread doubles its
+# memory (10 M rows, 2 M users: 0.83 GB peak with one, 1.03 GB with two) for little gain on 2 shared cores.
+THREADS = 1
+MEMORY_LIMIT = "1GB"  # beyond this DuckDB spills to disk (out of core) instead of growing
 
 
 def _filters(experiment_id: str | None, window: Window, has: set[str]) -> Filters:
@@ -141,29 +144,28 @@ GROUP BY r.variant""", source).fetchall()
     return out
 
 
-def _numpy(table: pa.Table, name: str) -> np.ndarray:
-    return np.asarray(table[name].to_numpy(), dtype=np.float64)
-
-
-def _arms(table: pa.Table, source: str, present: list[str], quantiles: dict[str, dict[float, float | None]],
-          pre_period: bool) -> dict[str, ArmData]:
-    """``ArmData`` from the engine's per-user rows (``user_arms_sql``)."""
-    arm = np.asarray(table["arm"].to_numpy(), dtype=np.int64)
-    sums = {name: _numpy(table, name) for name in SUMS}
-    for name in ("latency", "cost", "errors", "q_sum", "t_sum", "tok_sum"):
-        if not np.isfinite(sums[name]).all():  # finite values can still sum to infinity
+def _arms(con: duckdb.DuckDBPyConnection, source: str, present: list[str],
+          quantiles: dict[str, dict[float, float | None]], pre_period: bool) -> dict[str, ArmData]:
+    """``ArmData`` from the engine's per-user rows (table ``per_user``), fetched arm by arm as numpy arrays."""
+    names = [*SUMS, *(f"pre_{name}" for name in SUMS if pre_period)]
+    totals = run(con, "SELECT COUNT(*) FILTER (WHERE arm = 2), COUNT(*) FILTER (WHERE dropped > 0), "
+                      "COALESCE(SUM(dropped), 0), " + ", ".join(
+                          f"isinf(SUM({name}))" for name in ("latency", "cost", "errors", "q_sum", "t_sum", "tok_sum"))
+                 + " FROM per_user", source).fetchall()[0]
+    for name, overflow in zip(("latency", "cost", "errors", "q_sum", "t_sum", "tok_sum"), totals[3:], strict=True):
+        if overflow:  # finite values can still sum to infinity
             raise InvalidInput("the sums overflow: values too large to be measurements", file=source, field=name)
-    dropped = _numpy(table, "dropped")
-    pre = {name: _numpy(table, f"pre_{name}") for name in SUMS} if pre_period else None
-    mixed, switched = int((arm == 2).sum()), int((dropped > 0).sum())
+    mixed, switched, dropped = int(totals[0]), int(totals[1]), int(totals[2])
     out = {}
     for label, code in (("control", 0), ("treatment", 1)):
-        member = arm == code
-        out[label] = ArmData(users=np.flatnonzero(member), latencies=np.zeros(0, np.float64), mixed_users=mixed,
-                             pre={k: v[member] for k, v in pre.items()} if pre is not None else None,
-                             switched_users=switched, dropped_requests=int(dropped.sum()),
+        cols = run(con, f"SELECT {', '.join(f'CAST({n} AS DOUBLE) AS {n}' for n in names)} FROM per_user "
+                        f"WHERE arm = {code}", source).fetchnumpy()
+        values = {name: np.asarray(cols[name], dtype=np.float64) for name in names}
+        pre = {name: values.pop(f"pre_{name}") for name in SUMS} if pre_period else None
+        out[label] = ArmData(users=np.arange(len(values["n"])), latencies=np.zeros(0, np.float64), mixed_users=mixed,
+                             pre=pre, switched_users=switched, dropped_requests=dropped,
                              experiment_ids=list(present), latency_quantiles=quantiles.get(label),
-                             **{name: sums[name][member] for name in SUMS})  # type: ignore[arg-type]
+                             **values)  # type: ignore[arg-type]
     return out
 
 
@@ -207,7 +209,7 @@ def load_arms_sql(source: str, experiment_id: str | None = None, *, window: Wind
                   require_experiment: bool = False, threads: int | None = None) -> dict[str, ArmData]:
     """Per-user sufficient statistics computed in DuckDB (same contract as ``tasks.ab.data.load_arms``)."""
     window = window or Window()
-    con = connect(threads, s3=source.startswith("s3://"))
+    con = connect(threads or THREADS, s3=source.startswith("s3://"))
     try:
         con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         scan, types = _open_requests(con, source)
@@ -220,10 +222,13 @@ def load_arms_sql(source: str, experiment_id: str | None = None, *, window: Wind
         check_bounds(con, source, prof, scan, types)
         present = check_groups(prof, source, experiment_id, require_experiment, "experiment_id" in types)
         pre_period = prof.pre_rows > 0
-        table = arrow(con, user_arms_sql(filters, attribute=attribute, pre_period=pre_period,
-                                            relation="requests" if scan is not None else "scored_requests"), source)
+        statement = user_arms_sql(filters, attribute=attribute, pre_period=pre_period,
+                                  relation="requests" if scan is not None else "scored_requests")
+        _converting(con, source, scan, types, f"CREATE TEMP TABLE per_user AS {statement}")
+        if prof.rows and not run(con, "SELECT COUNT(*) FROM per_user", source).fetchall()[0][0]:
+            require_users(con, source)
         quantiles = prof.quantiles if prof.quantiles is not None else _attributed_quantiles(con, filters, source)
-        return _arms(table, source, present, quantiles, pre_period)
+        return _arms(con, source, present, quantiles, pre_period)
     finally:
         con.close()
 

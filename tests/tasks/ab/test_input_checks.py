@@ -99,15 +99,16 @@ def test_duckdb_is_the_default_engine(tmp_path: Path) -> None:
     assert load_arms(path, EXP, engine="arrow")["control"].latency_quantiles is None
 
 
-def test_a_bad_timestamp_is_bad_input_not_a_traceback(tmp_path: Path) -> None:
-    frame = generate(users=20, seed=7)
-    frame["timestamp"] = frame["timestamp"].astype(str)
-    frame.loc[ROW - 1, "timestamp"] = "yesterday"
-    path = write(frame, tmp_path / "t.csv")
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
+def test_a_bad_timestamp_is_bad_input_naming_its_row(tmp_path: Path, fmt: str) -> None:
     from datetime import UTC, datetime
 
     from tasks.ab.data import Window
 
+    frame = generate(users=20, seed=7)
+    frame["timestamp"] = frame["timestamp"].astype(str)
+    frame.loc[ROW - 1, "timestamp"] = "yesterday"
+    path = write(frame, tmp_path / f"t.{fmt}")
     with pytest.raises(InvalidInput) as exc:
         load_arms(path, EXP, window=Window(since=datetime(2026, 11, 2, tzinfo=UTC)))
-    assert exc.value.field == "timestamp", str(exc.value)
+    assert exc.value.field == "timestamp" and f"'yesterday' (data row {ROW})" in exc.value.message, str(exc.value)
