@@ -153,7 +153,9 @@ def build_log(records: int) -> tuple[Path, Path]:
         "latency_ms": rng.lognormal(6, 0.6, records).round(3), "input_tokens": rng.integers(10, 900, records),
         "output_tokens": rng.integers(1, 400, records), "cost_usd": rng.gamma(4.0, 0.0005, records).round(6),
         "error": (rng.random(records) < 0.01).astype(np.int64), "error_type": pa.nulls(records, pa.string()),
-        "input_text": pa.nulls(records, pa.string()), "output_text": pa.nulls(records, pa.string())},
+        "input_text": pa.nulls(records, pa.string()), "output_text": pa.nulls(records, pa.string()),
+        "ttft_ms": pa.nulls(records, pa.float64()), "abandoned": pa.nulls(records, pa.int64()),
+        "tool_names": pa.nulls(records, pa.string())},
         schema=REQUEST_SCHEMA)
     picked = np.flatnonzero(rng.random(records) < 0.3)
     feedback = pa.table({
