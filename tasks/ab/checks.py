@@ -62,7 +62,7 @@ def profile(con: duckdb.DuckDBPyConnection, source: str, numbers: list[str],
         highs = [g[4 + 2 * i] for g in groups if g[4 + 2 * i] is not None]
         bounds[name] = (min(lows) if lows else None, max(highs) if highs else None)
     at = 3 + 2 * len(numbers)
-    quantiles = None
+    quantiles: dict[str, dict[float, float | None]] | None = None
     if quantiles_of is not None:
         quantiles = {a: {50: None, 95: None} for a in ARMS}
         for g in groups:
