@@ -19,7 +19,7 @@ from tasks.ab.checks import Profile, check_bounds, check_groups, locate_text, pr
 from tasks.ab.data import ARMS, OPTIONAL, REQUIRED, ArmData, Window, is_table
 from tasks.ab.scan import NUMBERS, STRINGS, run, table_scan, typed_view
 from tasks.ab.sql import SUMS, Filters, row_conditions, user_arms_sql
-from tasks.duck import connect
+from tasks.duck import connect, quote
 
 if TYPE_CHECKING:
     import duckdb
@@ -28,7 +28,9 @@ SCORES = ("quality_score", "thumbs_up")
 # One thread by default: the per-user hash aggregation is built per thread, so a second thread doubles its
 # memory (10 M rows, 2 M users: 0.83 GB peak with one, 1.03 GB with two) for little gain on 2 shared cores.
 THREADS = 1
-MEMORY_LIMIT = "1GB"  # beyond this DuckDB spills to disk (out of core) instead of growing
+# Beyond this DuckDB spills its hash tables to disk (out of core) instead of growing. The exact latency
+# quantiles cannot spill (8 bytes per request of an arm), hence 2 GB: 10 M rows peak at 0.8 GB either way.
+MEMORY_LIMIT = "2GB"
 
 
 def _filters(experiment_id: str | None, window: Window, has: set[str]) -> Filters:
@@ -119,12 +121,16 @@ def _converting(con: duckdb.DuckDBPyConnection, source: str, scan: str | None, t
 
 
 def load_arms_sql(source: str, experiment_id: str | None = None, *, window: Window | None = None,
-                  require_experiment: bool = False, threads: int | None = None) -> dict[str, ArmData]:
-    """Per-user sufficient statistics computed in DuckDB (same contract as ``tasks.ab.data.load_arms``)."""
+                  require_experiment: bool = False, threads: int | None = None,
+                  memory_limit: str | None = None) -> dict[str, ArmData]:
+    """Per-user sufficient statistics computed in DuckDB (same contract as ``tasks.ab.data.load_arms``).
+
+    ``threads`` and ``memory_limit`` (a DuckDB size, ``"2GB"``) default to ``THREADS`` and ``MEMORY_LIMIT``.
+    """
     window = window or Window()
     con = connect(threads or THREADS, s3=source.startswith("s3://"))
     try:
-        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        con.execute(f"SET memory_limit = {quote(memory_limit or MEMORY_LIMIT)}")
         scan, types = _open_requests(con, source)
         filters = _filters(experiment_id, window, set(types))
         attribute = window.attribute_first_exposure and "timestamp" in types

@@ -94,12 +94,20 @@ def typed_view(scan: str, types: dict[str, str], *, extra: tuple[str, ...] = ())
     return f"SELECT {', '.join(cols)} FROM {scan}"
 
 
+def out_of_memory(exc: Exception, source: str) -> MemoryError:
+    """DuckDB's memory limit reached: not bad input (exit 70 with this line, not 2)."""
+    return MemoryError(f"DuckDB ran out of memory reading {source} ({str(exc).splitlines()[0]}); the A/B engine's "
+                       "memory_limit bounds it: raise it, or run the documented query in a warehouse (--stats)")
+
+
 def run(con: duckdb.DuckDBPyConnection, sql: str, source: str) -> duckdb.DuckDBPyConnection:
     """Execute ``sql``; any DuckDB error is the project's error naming ``source``."""
     import duckdb
 
     try:
         return con.execute(sql)
+    except duckdb.OutOfMemoryException as exc:
+        raise out_of_memory(exc, source) from exc
     except duckdb.ConversionException as exc:
         raise InvalidInput(f"a value does not convert: {str(exc).splitlines()[0]}", file=source) from exc
     except duckdb.Error as exc:
@@ -112,6 +120,8 @@ def arrow(con: duckdb.DuckDBPyConnection, sql: str, source: str) -> pa.Table:
 
     try:
         return con.sql(sql).to_arrow_table()
+    except duckdb.OutOfMemoryException as exc:
+        raise out_of_memory(exc, source) from exc
     except duckdb.ConversionException as exc:
         raise InvalidInput(f"a value does not convert: {str(exc).splitlines()[0]}", file=source) from exc
     except duckdb.Error as exc:

@@ -112,3 +112,11 @@ def test_a_bad_timestamp_is_bad_input_naming_its_row(tmp_path: Path, fmt: str) -
     with pytest.raises(InvalidInput) as exc:
         load_arms(path, EXP, window=Window(since=datetime(2026, 11, 2, tzinfo=UTC)))
     assert exc.value.field == "timestamp" and f"'yesterday' (data row {ROW})" in exc.value.message, str(exc.value)
+
+
+def test_running_out_of_memory_is_not_called_bad_input(tmp_path: Path) -> None:
+    from tasks.ab.engine import load_arms_sql
+
+    path = write(generate(users=30000, seed=8), tmp_path / "t.parquet")
+    with pytest.raises(MemoryError, match="ran out of memory"):
+        load_arms_sql(path, EXP, memory_limit="1MB")
