@@ -4,7 +4,8 @@ Run: ``.venv/bin/python bench/ab_bench.py [--quick] [--rows N] [--big]`` (``--bi
 also ``make bench BENCH_ARGS=--big``).
 
 Each measurement runs in a fresh child process so its peak RSS (VmHWM) is its own. Printed beside:
-the plain DuckDB query (per-user sums, nothing else) in the same run with the ratio, the Arrow
+the plain DuckDB query (per-user sums, nothing else, same filter and DuckDB settings) in the same run
+with the ratio, the Arrow
 reference engine, a naive pandas groupby, the same analysis from CSV, and ``load_requests`` over
 1,000,000 logged records (JSONL and Parquet) against the previous Arrow/pandas reader.
 """
@@ -79,6 +80,8 @@ def build(rows: int, *, with_csv: bool = True) -> tuple[Path, Path]:
     return parquet, csv
 
 
+# The peer: one SQL statement from the Parquet file to per-user sufficient statistics, with the same filter
+# (the experiment) and DuckDB settings (threads, memory limit) as modelctl's engine, fetched as Arrow.
 PLAIN_SQL = """SELECT variant, user_id, COUNT(*) AS n, SUM(latency_ms) AS latency, SUM(cost_usd) AS cost,
        SUM(error) AS errors, SUM(quality_score) AS q_sum, COUNT(quality_score) AS q_n,
        SUM(CAST(thumbs_up AS DOUBLE)) AS t_sum, COUNT(thumbs_up) AS t_n
@@ -98,9 +101,14 @@ def child(op: str, path: str) -> None:
     elif op == "plain":
         import duckdb
 
+        from tasks.ab.engine import MEMORY_LIMIT, THREADS
+
         t0 = time.perf_counter()
-        groups = duckdb.connect().sql(PLAIN_SQL.format(path=path)).to_arrow_table().num_rows
-        extra = {"groups": groups}
+        con = duckdb.connect()
+        con.execute(f"SET threads = {THREADS}")
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        groups = con.sql(PLAIN_SQL.format(path=path)).to_arrow_table().num_rows
+        extra = {"groups": groups, "threads": THREADS}
     elif op.startswith("log-"):
         from tasks.request_log import load_requests, load_requests_arrow
 
@@ -153,7 +161,9 @@ def build_log(records: int) -> tuple[Path, Path]:
         "latency_ms": rng.lognormal(6, 0.6, records).round(3), "input_tokens": rng.integers(10, 900, records),
         "output_tokens": rng.integers(1, 400, records), "cost_usd": rng.gamma(4.0, 0.0005, records).round(6),
         "error": (rng.random(records) < 0.01).astype(np.int64), "error_type": pa.nulls(records, pa.string()),
-        "input_text": pa.nulls(records, pa.string()), "output_text": pa.nulls(records, pa.string())},
+        "input_text": pa.nulls(records, pa.string()), "output_text": pa.nulls(records, pa.string()),
+        "ttft_ms": pa.nulls(records, pa.float64()), "abandoned": pa.nulls(records, pa.int64()),
+        "tool_names": pa.nulls(records, pa.string())},
         schema=REQUEST_SCHEMA)
     picked = np.flatnonzero(rng.random(records) < 0.3)
     feedback = pa.table({
@@ -199,25 +209,27 @@ def main() -> None:
     sizes = [args.rows or (1_000_000 if args.quick else 10_000_000)]
     if args.big:
         sizes.append(100_000_000)
-    for rows in sizes:
-        bench_ab(rows, with_csv=rows <= 10_000_000, with_reference=rows <= 10_000_000)
+    timed = {rows: bench_ab(rows, with_csv=rows <= 10_000_000, with_reference=rows <= 10_000_000) for rows in sizes}
+    if len(timed) > 1:
+        (small, t_small), (big, t_big) = sorted(timed.items())
+        print(f"scaling: {big // small}x the rows took {t_big / t_small:.1f}x the time (linear: {big // small}x)")
     bench_log(100_000 if args.quick else 1_000_000)
     cuped(20_000 if args.quick else 200_000)
 
 
-def bench_ab(rows: int, *, with_csv: bool, with_reference: bool) -> None:
+def bench_ab(rows: int, *, with_csv: bool, with_reference: bool) -> float:
     t0 = time.perf_counter()
     parquet, csv = build(rows, with_csv=with_csv)
     csv_size = f", {csv.stat().st_size / 1e6:.0f} MB CSV" if with_csv else ""
     print(f"# A/B analysis of a {rows:,}-row request log ({parquet.stat().st_size / 1e6:.0f} MB Parquet{csv_size}; "
           f"built or cached in {time.perf_counter() - t0:.1f} s)")
-    ours = run_child("analyze", parquet)
+    ours = run_child("analyze", parquet)  # load + every metric's analysis (imports excluded)
     plain = run_child("plain", parquet)
     ratio = ours["seconds"] / plain["seconds"]
     print(f"modelctl analysis (DuckDB), Parquet  {ours['seconds']:7.2f} s   peak RSS {ours['peak_mb']:6.0f} MB   "
           f"(target within 1.2x of the plain query, < 1 GB)  decision={ours['decision']} users={ours['users']}")
     print(f"peer: plain DuckDB query, same run   {plain['seconds']:7.2f} s   peak RSS {plain['peak_mb']:6.0f} MB   "
-          f"ratio {ratio:.2f}x")
+          f"ratio {ratio:.2f}x  ({plain['threads']} DuckDB thread(s) each)")
     if with_reference:
         ref = run_child("arrow", parquet)
         print(f"baseline: Arrow reference engine     {ref['seconds']:7.2f} s   peak RSS {ref['peak_mb']:6.0f} MB")
@@ -227,6 +239,7 @@ def bench_ab(rows: int, *, with_csv: bool, with_reference: bool) -> None:
         from_csv = run_child("analyze", csv)
         print(f"modelctl analysis (DuckDB), CSV      {from_csv['seconds']:7.2f} s   peak RSS "
               f"{from_csv['peak_mb']:6.0f} MB")
+    return float(ours["seconds"])
 
 
 def cuped(users: int) -> None:

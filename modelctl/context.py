@@ -35,7 +35,7 @@ def open_registry() -> Registry:
 
 def parse_ref(text: str) -> tuple[str, int | str | None]:
     """``NAME[@VERSION|@ENVIRONMENT]`` (imported on use: command modules stay cheap to import)."""
-    from registry.service import parse_ref as _parse
+    from registry.refs import parse_ref as _parse
 
     return _parse(text)
 

@@ -45,7 +45,8 @@ def utcnow() -> datetime:
 class Frozen(BaseModel):
     """Base of every entity: immutable, unknown fields rejected."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    # defer_build: a class builds its validator on first use, so a command pays only for the entities it touches
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True)
 
 
 class ConfigFields(Frozen):

@@ -31,24 +31,11 @@ from registry.entities import (
 )
 from registry.errors import InvalidInput, ModelNotFound, PolicyViolation, VersionNotFound
 from registry.numbers import finite
+from registry.refs import parse_ref  # noqa: F401 - re-exported: registry.service.parse_ref
 from registry.settings import get_settings
 from registry.spec import VersionSpec, parse_spec
 from registry.stores import Store, open_store
 from registry.stores.base import check_name
-
-
-def parse_ref(text: str) -> tuple[str, int | str | None]:
-    """Split ``name@3`` / ``name@production`` / ``name`` into (name, ref)."""
-    name, sep, ref = text.partition("@")
-    check_name(name)
-    if not sep:
-        return name, None
-    if ref.isascii() and ref.isdigit() and int(ref) >= 1:
-        return name, int(ref)
-    if ref in ENVIRONMENTS:
-        return name, ref
-    raise InvalidInput(f"bad reference {text!r}: expected NAME@VERSION (a positive integer) or "
-                       f"NAME@ENVIRONMENT ({', '.join(ENVIRONMENTS)})", field="ref")
 
 
 def _require_reason(reason: str | None, what: str) -> str:

@@ -34,6 +34,7 @@ import time
 import unicodedata
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -446,19 +447,24 @@ _DUCK_TYPES = {pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ", pa.string(): "VARCHA
                pa.float64(): "DOUBLE", pa.bool_(): "BOOLEAN"}
 
 
-def _scan_sql(con: Any, listing: _Listing, files: list[tuple[str, date, float]], schema: pa.Schema) -> str:
-    """One relation over a kind's JSONL and Parquet files, typed by ``schema`` (torn JSON lines skipped)."""
+def _scan_sql(con: Any, listing: _Listing, files: list[tuple[str, date, float]], schema: pa.Schema, *,
+              strict: bool = False) -> str:
+    """One relation over a kind's JSONL and Parquet files, typed by ``schema``.
+
+    ``strict``: JSONL is parsed straight into the schema's types (fast; a line that does not fit makes
+    the query fail, and the caller reads again tolerantly); otherwise every field is read as text and
+    cast, and unreadable lines (torn by a crash, or edited) are left out.
+    """
     from tasks.duck import quote_list
 
-    def path(name: str) -> str:
-        return name  # the listing gives a local path or a full s3:// URI
-
     parts = []
-    jsonl = [path(f) for f, _, _ in files if f.endswith(".jsonl")]
-    if jsonl:
+    jsonl = [f for f, _, _ in files if f.endswith(".jsonl")]  # the listing gives local paths or s3:// URIs
+    if jsonl and strict:
+        parts.append(_jsonl_typed_sql(jsonl, schema))
+    elif jsonl:
         typed = ", ".join(f"TRY_CAST({f.name} AS {_DUCK_TYPES[f.type]}) AS {f.name}" for f in schema)
         parts.append(f"SELECT {typed} FROM ({_jsonl_raw_sql(jsonl, schema)}) raw WHERE {_jsonl_valid_sql(schema)}")
-    parquet = [path(f) for f, _, _ in files if f.endswith(".parquet")]
+    parquet = [f for f, _, _ in files if f.endswith(".parquet")]
     if parquet:
         source = f"read_parquet({quote_list(parquet)}, union_by_name = true)"
         # files compacted before an optional column existed: that column reads NULL
@@ -470,6 +476,22 @@ def _scan_sql(con: Any, listing: _Listing, files: list[tuple[str, date, float]],
         nulls = ", ".join(f"CAST(NULL AS {_DUCK_TYPES[f.type]}) AS {f.name}" for f in schema)
         return f"SELECT {nulls} WHERE 1 = 0"
     return " UNION ALL ".join(parts)
+
+
+def _jsonl_typed_sql(paths: list[str], schema: pa.Schema) -> str:
+    """JSONL parsed into the schema's types, strictly: a torn line, a non-object or a value of the wrong type
+    is an error. Times are read as text and cast (the JSON reader would read a bad time as NULL), integers
+    likewise (it would take ``true`` for 1 and round 1.5), so that every line the tolerant read skips fails here.
+    """
+    from tasks.duck import quote, quote_list
+
+    loose = {pa.timestamp("us", tz="UTC"), pa.int64()}
+    spec = ", ".join(f"{quote(f.name)}: '{'VARCHAR' if f.type in loose else _DUCK_TYPES[f.type]}'" for f in schema)
+    cols = ", ".join(f"CAST({f.name} AS {_DUCK_TYPES[f.type]}) AS {f.name}" if f.type in loose else f.name
+                     for f in schema)
+    present = " OR ".join(f"{f.name} IS NOT NULL" for f in schema)  # not a blank line, as the tolerant read
+    return (f"SELECT {cols} FROM read_json({quote_list(paths)}, format = 'newline_delimited', "
+            f"columns = {{{spec}}}) typed WHERE ({present})")
 
 
 def _jsonl_raw_sql(paths: list[str], schema: pa.Schema) -> str:
@@ -499,7 +521,7 @@ def _skipped_jsonl(con: Any, files: list[tuple[str, date, float]], schema: pa.Sc
     return int(row[0]) if row else 0
 
 
-def _latest_feedback_sql(columns: list[str]) -> str:
+def latest_feedback_sql(columns: list[str]) -> str:
     """The latest feedback row per request_id: one hash aggregation (``arg_max``), no sort."""
     cols = [c for c in dict.fromkeys(columns) if c != "request_id"]
     packed = ", ".join(f"{c} := {c}" for c in cols)
@@ -508,15 +530,15 @@ def _latest_feedback_sql(columns: list[str]) -> str:
             "AS latest FROM feedback_log GROUP BY request_id) newest")
 
 
-def register_log_views(con: Any, uri: str, since: date | None = None, until: date | None = None
-                       ) -> tuple[list[tuple[str, date, float]], list[tuple[str, date, float]]]:
+def register_log_views(con: Any, uri: str, since: date | None = None, until: date | None = None, *,
+                       strict: bool = False) -> tuple[list[tuple[str, date, float]], list[tuple[str, date, float]]]:
     """Views over a request log on a DuckDB connection: ``requests_log`` and ``feedback_log`` (as stored,
     unreadable JSONL lines left out), and ``requests`` / ``feedback`` typed for the A/B statement
-    (``tasks/ab/sql.py``). Returns the request and feedback files the views read."""
+    (``tasks/ab/sql.py``). Returns the request and feedback files the views read. ``strict``: see ``_scan_sql``."""
     listing = _Listing(uri)
     req_files, fb_files = listing.files("requests", since, until), listing.files("feedback", since, None)
-    con.execute(f"CREATE VIEW requests_log AS {_scan_sql(con, listing, req_files, REQUEST_SCHEMA)}")
-    con.execute(f"CREATE VIEW feedback_log AS {_scan_sql(con, listing, fb_files, FEEDBACK_SCHEMA)}")
+    con.execute(f"CREATE VIEW requests_log AS {_scan_sql(con, listing, req_files, REQUEST_SCHEMA, strict=strict)}")
+    con.execute(f"CREATE VIEW feedback_log AS {_scan_sql(con, listing, fb_files, FEEDBACK_SCHEMA, strict=strict)}")
     con.execute("CREATE VIEW requests AS SELECT request_id, experiment_id, variant, user_id, model, "
                 "COALESCE(CAST(timestamp AS TIMESTAMP), TIMESTAMP '1970-01-01 00:00:00') AS timestamp, "
                 "CAST(latency_ms AS DOUBLE) AS latency_ms, CAST(cost_usd AS DOUBLE) AS cost_usd, "
@@ -525,6 +547,50 @@ def register_log_views(con: Any, uri: str, since: date | None = None, until: dat
     con.execute("CREATE VIEW feedback AS SELECT request_id, CAST(timestamp AS TIMESTAMP) AS timestamp, "
                 "quality_score, thumbs_up FROM feedback_log")
     return req_files, fb_files
+
+
+def _quote(value: str) -> str:
+    from tasks.duck import quote
+
+    return quote(value)
+
+
+@dataclass(frozen=True)
+class _LogQuery:
+    """The projection and join of ``load_requests`` over one log location."""
+
+    uri: str
+    first: date | None
+    last: date | None
+    req_cols: list[str]
+    fb_cols: list[str]
+
+    def run(self, where: list[str], *, strict: bool) -> tuple[pa.Table, int]:
+        """The rows as Arrow and how many unreadable lines were skipped (none when ``strict``)."""
+        import duckdb
+
+        from tasks.duck import connect
+
+        con = connect(s3=self.uri.startswith("s3://"))
+        try:
+            req_files, fb_files = register_log_views(con, self.uri, self.first, self.last, strict=strict)
+            skipped = 0
+            if not strict:
+                skipped = _skipped_jsonl(con, req_files, REQUEST_SCHEMA)
+                if self.fb_cols:
+                    skipped += _skipped_jsonl(con, fb_files, FEEDBACK_SCHEMA)
+            select = ", ".join([*(f"r.{c}" for c in self.req_cols), *(f"f.{c}" for c in self.fb_cols)]) or "1 AS _"
+            sql = f"SELECT {select} FROM requests_log r"
+            if self.fb_cols:
+                sql += f" LEFT JOIN ({latest_feedback_sql(self.fb_cols)}) f ON f.request_id = r.request_id"
+            if where:
+                sql += " WHERE " + " AND ".join(where)
+            con.execute("SET preserve_insertion_order = true")  # rows in file order, as written (no sort)
+            return con.sql(sql).to_arrow_table(), skipped
+        except duckdb.IOException as exc:  # an unreadable store, as the Arrow reader reported it
+            raise OSError(str(exc).splitlines()[0]) from exc
+        finally:
+            con.close()
 
 
 def load_requests(uri: str | None = None, model: str | None = None, since: str | date | datetime | None = None,
@@ -541,43 +607,29 @@ def load_requests(uri: str | None = None, model: str | None = None, since: str |
     """
     import duckdb
 
-    from tasks.duck import connect, quote
-
     wanted = columns if columns is not None else [*REQUEST_SCHEMA.names, *(FEEDBACK_COLUMNS if with_feedback else [])]
     req_cols = [c for c in wanted if c in REQUEST_SCHEMA.names]
     fb_cols = [c for c in wanted if c in FEEDBACK_COLUMNS] if with_feedback else []
     uri = uri or get_settings().log
-    con = connect(s3=uri.startswith("s3://"))
-    try:
-        req_files, fb_files = register_log_views(con, uri, _as_date(since, "since"), _as_date(until, "until"))
-        skipped = _skipped_jsonl(con, req_files, REQUEST_SCHEMA)
-        if with_feedback:
-            skipped += _skipped_jsonl(con, fb_files, FEEDBACK_SCHEMA)
-        if skipped:
-            log.warning("request log %s: skipped %d unreadable line(s) (torn or malformed)", uri, skipped)
-        where = []
-        for column, value in (("model", model), ("experiment_id", experiment_id)):
-            if value is not None:
-                where.append(f"r.{column} = {quote(value)}")
-        lo, hi = _as_ts(since, "since"), _as_ts(until, "until")
-        if lo is not None:
-            where.append(f"r.timestamp >= CAST({quote(lo.isoformat())} AS TIMESTAMPTZ)")
-        if hi is not None:
-            where.append(f"r.timestamp <= CAST({quote(hi.isoformat())} AS TIMESTAMPTZ)")
-        select = ", ".join([*(f"r.{c}" for c in req_cols), *(f"f.{c}" for c in fb_cols)]) or "1 AS _"
-        sql = f"SELECT {select} FROM requests_log r"
-        if fb_cols:
-            sql += f" LEFT JOIN ({_latest_feedback_sql(fb_cols)}) f ON f.request_id = r.request_id"
-            if feedback_only:
-                where.append("f.request_id IS NOT NULL")
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        con.execute("SET preserve_insertion_order = true")  # rows in file order, as written (no sort)
-        table = con.sql(sql).to_arrow_table()
-    except duckdb.IOException as exc:  # an unreadable store, as the Arrow reader reported it
-        raise OSError(str(exc).splitlines()[0]) from exc
-    finally:
-        con.close()
+    query = _LogQuery(uri, _as_date(since, "since"), _as_date(until, "until"), req_cols, fb_cols)
+    where = []
+    for column, value in (("model", model), ("experiment_id", experiment_id)):
+        if value is not None:
+            where.append(f"r.{column} = {_quote(value)}")
+    lo, hi = _as_ts(since, "since"), _as_ts(until, "until")
+    if lo is not None:
+        where.append(f"r.timestamp >= CAST({_quote(lo.isoformat())} AS TIMESTAMPTZ)")
+    if hi is not None:
+        where.append(f"r.timestamp <= CAST({_quote(hi.isoformat())} AS TIMESTAMPTZ)")
+    if fb_cols and feedback_only:
+        where.append("f.request_id IS NOT NULL")
+    result = None
+    if columns is None:  # every field is read: the fast typed parse first, the tolerant one if a line does not fit
+        with contextlib.suppress(duckdb.InvalidInputException, duckdb.ConversionException):
+            result = query.run(where, strict=True)
+    table, skipped = result if result is not None else query.run(where, strict=False)
+    if skipped:
+        log.warning("request log %s: skipped %d unreadable line(s) (torn or malformed)", uri, skipped)
     types = dict(REQUEST_FIELDS) | dict(FEEDBACK_FIELDS)
     schema = pa.schema([(c, types[c]) for c in [*req_cols, *fb_cols]])
     frame = table.select(schema.names).cast(schema).to_pandas()

@@ -302,9 +302,11 @@ def resolve(name: Annotated[str, typer.Argument(help="Model name.")],
                                                                           "experiment.")] = None,
             json_out: JsonOpt = False) -> None:
     """Which version serves NAME in an environment (with experiment routing for --user-id)."""
+    from modelctl.context import STATE
     from registry.serving import ServingSnapshot
 
-    res = ServingSnapshot(open_registry().store).resolve(parse_ref(name)[0], env, user_id)
+    # the store alone (not the Registry service): this is the serving path, whose cold start counts
+    res = ServingSnapshot(STATE.registry_uri).resolve(parse_ref(name)[0], env, user_id)
     if json_out:
         print_json(res.to_dict())
     else:

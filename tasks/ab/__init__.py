@@ -65,7 +65,7 @@ def run_analysis(registry: Registry | None, experiment_id: str, *, logs: str | N
                                      "by promoting the treatment through the normal gates"],
                         {"p_value": 1.0, "ok": True, "assessed": False}, [])
     if stats is not None:
-        from tasks.ab.engine import arms_from_user_stats, read_stats
+        from tasks.ab.stats_file import arms_from_user_stats, read_stats
 
         arms = arms_from_user_stats(read_stats(stats), stats,
                                     attribute_first_exposure=_window(exp, model).attribute_first_exposure)

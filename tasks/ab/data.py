@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from registry.errors import InvalidInput
-from tasks.ab.validate import MAX_ABS, RANGES, as_float
+from tasks.ab.validate import MAX_ABS, RANGES, as_float, out_of_range
 
 REQUIRED = ["variant", "user_id", "latency_ms", "cost_usd", "error"]
 OPTIONAL = ["experiment_id", "timestamp", "model", "quality_score", "thumbs_up", "input_tokens", "output_tokens"]
@@ -147,8 +147,7 @@ def _numbers(table: pa.Table, name: str, source: str, offset: int = 0) -> np.nda
     bad = np.flatnonzero(~np.isnan(values) & ((values < low) | (values > high) | ~np.isfinite(values)))
     if len(bad):
         i = int(bad[0])
-        raise InvalidInput(f"{values[i]!r} is outside [{low:g}, {high:g}] (data row {offset + i + 1})",
-                           file=source, field=name)
+        raise InvalidInput(out_of_range(float(values[i]), low, high, offset + i + 1), file=source, field=name)
     return values
 
 
@@ -179,7 +178,7 @@ def _us(when: datetime | None) -> int | None:
 
 
 def load_arms(source: str, experiment_id: str | None = None, *, window: Window | None = None,
-              require_experiment: bool = False, engine: str = "arrow") -> dict[str, ArmData]:
+              require_experiment: bool = False, engine: str = "duckdb") -> dict[str, ArmData]:
     """Per-user sufficient statistics for control and treatment.
 
     Args:
@@ -187,9 +186,9 @@ def load_arms(source: str, experiment_id: str | None = None, *, window: Window |
         experiment_id: keep this experiment's rows (when the table has an ``experiment_id`` column).
         window: the analysis window, pre-period and first-exposure attribution (canary steps).
         require_experiment: an id absent from the table is bad input naming the ids present.
-        engine: ``arrow`` (the default and reference: columns read in chunks, every value checked, per-user
-            sums by ``numpy.bincount``) or ``duckdb`` (one SQL statement, out of core; opt-in until it
-            carries every input check of ``tasks/ab/validate.py``).
+        engine: ``duckdb`` (the default: checks, filters and per-user sums in SQL, out of core; only numbers
+            reach Python) or ``arrow`` (the reference the DuckDB engine is tested against: columns read in
+            chunks, every value checked, per-user sums by ``numpy.bincount``).
     """
     if engine == "duckdb":
         from tasks.ab.engine import load_arms_sql

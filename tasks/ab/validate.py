@@ -16,6 +16,16 @@ RANGES: dict[str, tuple[float, float]] = {
 }
 
 
+def not_a_number(value: object, row: int | None) -> str:
+    """The message of a text value in a numeric column."""
+    return f"{value!r} is not a number" + (f" (data row {row})" if row else "")
+
+
+def out_of_range(value: float, low: float, high: float, row: int | None) -> str:
+    """The message of a value outside its column's range (infinity included)."""
+    return f"{value:g} is outside [{low:g}, {high:g}]" + (f" (data row {row})" if row else "")
+
+
 def as_float(column: pa.ChunkedArray | pa.Array, name: str, source: str, offset: int) -> np.ndarray:
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         lowered = pc.utf8_lower(pc.utf8_trim_whitespace(column))
@@ -30,8 +40,7 @@ def as_float(column: pa.ChunkedArray | pa.Array, name: str, source: str, offset:
             try:
                 float(value)
             except (TypeError, ValueError):
-                raise InvalidInput(f"{value!r} is not a number (data row {offset + i + 1})", file=source,
-                                   field=name) from exc
+                raise InvalidInput(not_a_number(value, offset + i + 1), file=source, field=name) from exc
         raise InvalidInput(f"column of type {column.type} is not numeric", file=source, field=name) from exc
 
 
@@ -44,8 +53,7 @@ def validate_table(table: pa.Table, source: str, offset: int = 0) -> None:
         bad = np.flatnonzero(~np.isnan(values) & ((values < low) | (values > high) | ~np.isfinite(values)))
         if len(bad):
             i = int(bad[0])
-            raise InvalidInput(f"{values[i]!r} is outside [{low:g}, {high:g}] (data row {offset + i + 1})",
-                               file=source, field=name)
+            raise InvalidInput(out_of_range(float(values[i]), low, high, offset + i + 1), file=source, field=name)
     if "user_id" in table.column_names and table.num_rows and table["user_id"].null_count == table.num_rows:
         raise InvalidInput("user_id is empty in every row: the user is the unit of analysis", file=source,
                            field="user_id")

@@ -80,6 +80,29 @@ def test_torn_and_malformed_lines_are_skipped_and_counted(tmp_path: Path) -> Non
     assert sorted(frame["request_id"]) == ["r0", "r1", "r2"] and frame.attrs["skipped_lines"] == 3
 
 
+@pytest.mark.parametrize("line", [
+    b'{"timestamp": "yesterday", "request_id": "rt", "latency_ms": 5}',  # not a time
+    b'{"timestamp": "2026-11-20T10:00:09Z", "request_id": "rs", "latency_ms": "slow"}',  # not a number
+    b'{"timestamp": "2026-11-20T10:00:09Z", "request_id": "ri", "input_tokens": 1.5e400}',  # out of range
+    b'{"timestamp": "2026-11-20T10:00:09Z", "request_id": "rb", "mod',  # torn
+])
+def test_one_bad_line_is_skipped_and_counted_whatever_its_fault(tmp_path: Path, line: bytes) -> None:
+    """The fast typed read gives way to the line-by-line one when any line does not fit the schema."""
+    from tasks.request_log import load_requests_arrow
+
+    uri = tmp_path / "logs"
+    writer = RequestLogWriter(str(uri), flush_interval=3600)
+    for i in range(3):
+        writer.append("requests", record(i))
+    writer.close()
+    part = next((uri / "requests").rglob("*.jsonl"))
+    with part.open("ab") as fh:
+        fh.write(line + b"\n")
+    frame = load_requests(str(uri))
+    assert sorted(frame["request_id"]) == ["r0", "r1", "r2"] and frame.attrs["skipped_lines"] == 1
+    assert load_requests_arrow(str(uri)).attrs["skipped_lines"] == 1  # as the previous reader
+
+
 def test_logs_show_reads_a_log_with_a_torn_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from modelctl.cli import main
 

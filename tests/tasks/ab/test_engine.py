@@ -93,6 +93,42 @@ def test_generated_datasets_give_identical_results(tmp_path: Path, fmt: str, ext
     same_analysis(ref, duck, planned_split=0.3, cuped=False, estimators={"latency_ms": "capped"})
 
 
+# the tables the decision, verdict and simulation tests analyse (now through the default DuckDB engine)
+OTHER_TESTS_DATASETS: list[tuple[str, dict[str, Any]]] = [
+    ("ship.parquet", {"users": 8000, "split": 0.5, "lift": 0.05}),
+    ("flat.csv", {"users": 600, "split": 0.5, "lift": 0.0, "seed": 2}),
+    ("slow.jsonl", {"users": 6000, "split": 0.5, "latency_lift": 0.4, "seed": 3}),
+    ("outlier.csv", {"users": 3000, "split": 0.3, "latency_lift": 6.0, "seed": 41, "slow_outlier_ms": 3.0e7}),
+    ("faster.parquet", {"users": 6000, "split": 0.5, "latency_lift": -0.08, "seed": 42}),
+    ("pre.parquet", {"users": 4000, "split": 0.5, "lift": 0.03, "seed": 71, "pre_days": 14}),
+    ("tiny.csv", {"users": 12, "split": 0.5, "seed": 9}),
+]
+
+
+@pytest.mark.parametrize(("name", "kw"), OTHER_TESTS_DATASETS, ids=[d[0] for d in OTHER_TESTS_DATASETS])
+def test_the_other_tests_datasets_give_identical_results(tmp_path: Path, name: str, kw: dict[str, Any]) -> None:
+    path = str(tmp_path / name)
+    write(generate(**kw), path)
+    ref, duck = both(path)
+    same_arms(ref, duck)
+    same_analysis(ref, duck, planned_split=kw["split"])
+    same_analysis(ref, duck, planned_split=kw["split"], sequential=True, primary="latency_ms",
+                  estimators={"cost_usd": "capped", "quality_score": "log"})
+
+
+def test_users_in_both_arms_are_counted_identically(tmp_path: Path) -> None:
+    frame = generate(users=1000, split=0.5, seed=22, pre_days=7)
+    arm_rows = frame.index[frame["variant"].notna()]
+    frame.loc[arm_rows[:40], "variant"] = "treatment"
+    frame.loc[arm_rows[40:80], "variant"] = "control"
+    path = str(tmp_path / "mixed.parquet")
+    write(frame, path)
+    ref, duck = both(path)
+    assert ref["control"].mixed_users > 0
+    same_arms(ref, duck)
+    same_analysis(ref, duck)
+
+
 def _canary_table(tmp_path: Path) -> str:
     """Returning users who move from control to treatment mid-way, and pre-period traffic of the model."""
     frame = generate(users=3000, split=0.2, lift=0.02, seed=21, pre_days=14)
@@ -147,7 +183,7 @@ def test_s3_tables_on_moto_give_identical_results(tmp_path: Path, s3_bucket: str
     import boto3
 
     client = boto3.client("s3")
-    for fmt in ("parquet", "csv"):
+    for fmt in ("parquet", "csv", "jsonl"):
         local = str(tmp_path / f"t.{fmt}")
         write(generate(users=1500, split=0.5, lift=0.03, seed=31, pre_days=7), local)
         client.upload_file(local, s3_bucket, f"ab/t.{fmt}")
