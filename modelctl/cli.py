@@ -1,198 +1,26 @@
 """The ``modelctl`` console script: an entry point over registry/, tasks/ and flows/.
 
-Each command group lives in ``modelctl/commands/<group>.py`` and exposes ``app`` (a Typer) or,
-for top-level commands, ``register(app)``.
+``main`` runs the serving path's ``modelctl resolve NAME`` directly, without typer, click or the command
+tree (a cold start counts there); every other line — help, errors of usage, any option this fast path
+does not know — goes to the typer command tree in ``modelctl.cli_app``, which also runs ``resolve``
+through the same function. ``modelctl.cli.run`` and ``modelctl.cli.app`` are that module's.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import signal
 import sys
 import traceback
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Any
 
-import typer
-from pydantic import ValidationError
-from typer import _click
-
-from modelctl import __version__
 from modelctl.context import STATE, escape_text
 from registry.errors import RegistryError
 
 # Prefect's temporary server sends a telemetry heartbeat that fails noisily offline; flows run without it.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-
-_app = typer.Typer(
-    name="modelctl",
-    help="Model lifecycle manager: registry, evaluation, A/B analysis, deprecations.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # plain help: importing rich would double the CLI's start-up time
-)
-
-
-def _print_version(value: bool) -> None:
-    if value:
-        sys.stdout.write(f"modelctl {__version__}\n")
-        raise typer.Exit(0)
-
-
-@_app.callback()
-def _root(
-    registry: Annotated[str | None, typer.Option("--registry", help="Registry URI (default: MODELCTL_REGISTRY or ./model-registry)")] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an unexpected error.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True,
-                                          callback=_print_version)] = False,
-) -> None:
-    STATE.registry_uri = registry
-    STATE.debug = debug or STATE.debug
-
-
-# Top-level commands: modules with register(app). Groups: (module, group name).
-_TOP_LEVEL = ["modelctl.commands.registry_cmds", "modelctl.commands.gateway_cmds", "modelctl.commands.serve_cmds",
-              "modelctl.commands.monitor_cmds", "modelctl.commands.desired_cmds", "modelctl.commands.approval_cmds",
-              "modelctl.commands.compliance_cmds"]
-_GROUPS = [
-    ("modelctl.commands.eval_cmds", "eval"),
-    ("modelctl.commands.model_cmds", "model"),
-    ("modelctl.commands.experiment_cmds", "experiment"),
-    ("modelctl.commands.canary_cmds", "canary"),
-    ("modelctl.commands.ab_cmds", "ab"),
-    ("modelctl.commands.deprecation_cmds", "deprecations"),
-    ("modelctl.commands.finetune_cmds", "finetune"),
-    ("modelctl.commands.sync_cmds", "sync"),
-]
-
-
-def _optional_module(module_name: str) -> Any:
-    """A command module, or None while that feature is not installed."""
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            return None
-        raise
-
-
-# Commands whose module alone is loaded when they are invoked (the serving path's cold start): building
-# the whole command tree costs about 0.1 s, a third of the budget of `modelctl resolve`.
-_FAST = {"resolve": "modelctl.commands.registry_cmds"}
-_LOADED: set[str] = set()
-
-
-def _load_module(module_name: str, group: str | None) -> None:
-    if module_name in _LOADED:
-        return
-    _LOADED.add(module_name)
-    module = _optional_module(module_name)
-    if module is None:
-        return
-    if group is None:
-        (getattr(module, "register_commands", None) or module.register)(_app)
-    else:
-        _app.add_typer(module.app, name=group)
-
-
-def _load_commands(invoked: str | None = None) -> None:
-    """Register the command modules: only the one ``invoked`` needs when it is a fast command or a group,
-    else all of them (help, an unknown command)."""
-    groups = dict((name, module) for module, name in _GROUPS)
-    if invoked in _FAST:
-        _load_module(_FAST[invoked], None)
-    elif invoked in groups:
-        _load_module(groups[invoked], invoked)
-    else:
-        for module_name in _TOP_LEVEL:
-            _load_module(module_name, None)
-        for module_name, group in _GROUPS:
-            _load_module(module_name, group)
-
-
-def __getattr__(name: str) -> Any:
-    """``modelctl.cli.app``: the whole command tree (every command module loaded)."""
-    if name == "app":
-        _load_commands()
-        return _app
-    raise AttributeError(f"module 'modelctl.cli' has no attribute {name!r}")
-
-
-def _first_command(args: list[str]) -> str | None:
-    """The command or group named first on a line whose global options are hoisted, if any."""
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg == "--registry":
-            i += 2
-        elif arg.startswith("--registry=") or arg == "--debug":
-            i += 1
-        else:
-            return None if arg.startswith("-") else arg
-    return None
-
-
-def _hoist_global_options(args: list[str]) -> list[str]:
-    """Accept ``--registry URI`` and ``--debug`` anywhere on the line by moving them before the command."""
-    out: list[str] = []
-    hoisted: list[str] = []
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg == "--":
-            out.extend(args[i:])
-            break
-        if arg == "--registry" and i + 1 < len(args):
-            hoisted += [arg, args[i + 1]]
-            i += 2
-            continue
-        if arg.startswith("--registry=") or arg == "--debug":
-            hoisted.append(arg)
-        else:
-            out.append(arg)
-        i += 1
-    return hoisted + out
-
-
-_LABELS = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "Path": "PATH", "bool": None}
-
-
-def _label(param: Any, ctx: Any) -> str | None:
-    """A conventional metavar (TEXT, INTEGER, ...) instead of typer 0.29's ``<str>``/``<bool>``."""
-    if getattr(param, "is_flag", False):
-        return None
-    raw = str(param.display_type(ctx)).strip("<>")
-    if "|" in raw:
-        return "[" + raw + "]"
-    suffix = "..." if getattr(param, "nargs", 1) != 1 or getattr(param, "multiple", False) else ""
-    base = raw.removeprefix("list[").removesuffix("]")
-    return (_LABELS.get(base, base.upper()) or "") + suffix
-
-
-def _polish_help(command: Any) -> None:
-    """Help output: no ``<str>``/``<bool>`` placeholders; arguments shown as NAME, not ``{name}``."""
-    for sub in getattr(command, "commands", {}).values():
-        _polish_help(sub)
-    original = getattr(command, "get_help_option", None)
-    if original is not None:
-        def help_option(ctx: Any, original: Any = original) -> Any:
-            option = original(ctx)
-            if option is not None:
-                option.display_type_rich = lambda ctx: None
-            return option
-
-        command.get_help_option = help_option
-    for param in getattr(command, "params", []):
-        try:
-            param.display_type_rich = lambda ctx, p=param: _label(p, ctx)
-            if param.param_type_name == "argument":
-                upper = param.name.upper()
-                param._usage_display_name = lambda p=param, u=upper: u if p.required else f"[{u}]"
-        except (AttributeError, TypeError):  # another typer: keep its defaults
-            continue
-
 
 EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 70
@@ -227,78 +55,141 @@ def _internal_error(exc: BaseException) -> int:
     return EXIT_INTERNAL
 
 
-def _fix_clock() -> None:
-    """MODELCTL_NOW freezes the registry's clock for this command (reproducible demos and golden reports)."""
-    import registry.entities
-    from registry.settings import get_settings
-
-    registry.entities.set_clock(get_settings().now)
-
-
-def run(args: list[str]) -> int:
-    """Run the CLI on ``args`` and return the exit code (never raises but SystemExit from below)."""
-    STATE.interrupted = False
-    args = _hoist_global_options(args)
-    _load_commands(_first_command(args))
-    command = typer.main.get_command(_app)
-    _polish_help(command)
-    STATE.debug = "--debug" in args[: args.index("--") if "--" in args else len(args)]
-    try:
-        _fix_clock()
-        result = command.main(args=args, prog_name="modelctl", standalone_mode=False)
-    except _click.exceptions.UsageError as exc:
-        exc.show()
-        return 2
-    except _click.exceptions.ClickException as exc:
-        exc.show()
-        return 2
-    except typer.Abort:
-        sys.stderr.write("aborted\n")
-        return EXIT_INTERRUPTED
-    except typer.Exit as exc:
-        return int(exc.exit_code)
-    except RegistryError as exc:
+def error_exit(exc: BaseException) -> int:
+    """The exit code of an error raised by a command, its message written to stderr (no traceback)."""
+    if isinstance(exc, RegistryError):
         sys.stderr.write(f"error: {escape_text(str(exc), keep_newlines=True)}\n")
         return int(exc.exit_code)
-    except ValidationError as exc:  # an entity refused a value that no earlier check caught: still bad input
+    if isinstance(exc, KeyboardInterrupt):
+        sys.stderr.write("interrupted\n")
+        return EXIT_INTERRUPTED
+    if isinstance(exc, BrokenPipeError):
+        return 0
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):  # an entity refused a value no earlier check caught: still bad input
         err = exc.errors()[0]
         where = ".".join(str(x) for x in err["loc"])
         sys.stderr.write(f"error: {escape_text(f'field {where!r}: ' if where else '')}"
                          f"{escape_text(str(err['msg']))}\n")
         return 2
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
+    if STATE.interrupted:  # a library turned the interrupt into another error on its way out
+        sys.stderr.write(f"interrupted ({type(exc).__name__} while stopping)\n")
         return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        return 0
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback, exit 70
-        if STATE.interrupted:  # a library turned the interrupt into another error on its way out
-            sys.stderr.write(f"interrupted ({type(exc).__name__} while stopping)\n")
-            return EXIT_INTERRUPTED
-        return _internal_error(exc)
+    return _internal_error(exc)
+
+
+def fix_clock() -> None:
+    """MODELCTL_NOW freezes the registry's clock for this command (reproducible demos and golden reports)."""
+    import registry.entities
+    from registry.envsettings import serving_settings
+
+    registry.entities.set_clock(serving_settings().now)
+
+
+@dataclass(frozen=True)
+class _Resolve:
+    """A ``modelctl resolve`` line in the one shape the direct dispatch takes."""
+
+    registry: str | None
+    debug: bool
+    name: str
+    env: str
+    user_id: str | None
+    json_out: bool
+
+
+_GLOBAL_VALUES = {"--registry"}  # global options (accepted anywhere, as the command tree hoists them)
+_RESOLVE_VALUES = {"--env", "--user-id"}
+_RESOLVE_FLAGS = {"--json"}
+
+
+def _direct_resolve(args: list[str]) -> _Resolve | None:
+    """``[--registry URI] [--debug] resolve NAME [--env E] [--user-id U] [--json]`` in any order the typer
+    command accepts; None for anything else (help, ``--``, a repeated or unknown option, a missing value),
+    which the command tree then parses and reports exactly as before."""
+    seen: dict[str, str] = {}
+    words: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        name, eq, value = arg.partition("=")
+        if name in _GLOBAL_VALUES or (words and name in _RESOLVE_VALUES):
+            if not eq:
+                if i + 1 >= len(args) or args[i + 1].startswith("-"):
+                    return None
+                i += 1
+                value = args[i]
+        elif arg == "--debug" or (words and arg in _RESOLVE_FLAGS):
+            name = arg
+        elif arg.startswith("-") or not arg:
+            return None
+        else:
+            words.append(arg)
+            i += 1
+            continue
+        if name in seen:
+            return None
+        seen[name] = value
+        i += 1
+    if len(words) != 2 or words[0] != "resolve":
+        return None
+    return _Resolve(seen.get("--registry"), "--debug" in seen, words[1], seen.get("--env", "production"),
+                    seen.get("--user-id"), "--json" in seen)
+
+
+def _run_resolve(line: _Resolve) -> int:
+    """``modelctl resolve`` without the command tree: the same function, messages and exit codes."""
+    STATE.registry_uri, STATE.debug = line.registry, line.debug
+    try:
+        fix_clock()
+        from modelctl.commands.resolve_cmd import show_resolution
+
+        show_resolution(line.name, line.env, line.user_id, line.json_out)
+    except (KeyboardInterrupt, Exception) as exc:  # noqa: BLE001 - mapped to an exit code, never a traceback
+        return error_exit(exc)
     if STATE.interrupted:
         sys.stderr.write("interrupted\n")
         return EXIT_INTERRUPTED
-    return result if isinstance(result, int) else 0
+    return 0
+
+
+def _run_tree(args: list[str]) -> int:
+    """Any other command, through the typer command tree (registry changes become Prefect events)."""
+    from modelctl.cli_app import run
+    from tasks.events import flush as flush_events
+    from tasks.events import install as install_events
+
+    install_events()  # every registry change becomes a modelctl.* Prefect event when an API is configured
+    try:
+        return run(args)
+    finally:
+        flush_events()  # queued events reach Prefect before the process exits (bounded wait)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; map user errors to exit codes without a traceback (see CONTRACTS.md)."""
     previous = _install_sigterm()
     STATE.interrupted = STATE.finished = False
-    from tasks.events import flush as flush_events
-    from tasks.events import install as install_events
-
-    install_events()  # every registry change becomes a modelctl.* Prefect event when an API is configured
+    args = list(argv if argv is not None else sys.argv[1:])
     try:
-        code = run(list(argv if argv is not None else sys.argv[1:]))
+        direct = _direct_resolve(args)
+        code = _run_resolve(direct) if direct is not None else _run_tree(args)
     finally:
-        flush_events()  # queued events reach Prefect before the process exits (bounded wait)
         STATE.finished = True
         if argv is not None:  # called from Python (an application, a test): give its handlers back
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
     sys.exit(code)
+
+
+def __getattr__(name: str) -> Any:
+    """``modelctl.cli.run`` and ``modelctl.cli.app``: the typer command tree's (loaded on use)."""
+    if name in ("run", "app"):
+        import modelctl.cli_app
+
+        return getattr(modelctl.cli_app, name)
+    raise AttributeError(f"module 'modelctl.cli' has no attribute {name!r}")
 
 
 if __name__ == "__main__":

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import date
 
 from registry.entities import ENVIRONMENTS, ModelConfig, ModelRecord, Pricing
+from registry.envsettings import serving_settings
 from registry.errors import InvalidInput, ModelNotFound, VersionNotFound
 from registry.routing import BUCKETS, bucket
-from registry.settings import get_settings
 from registry.stores import Store, open_store
 
 log = logging.getLogger("modelctl.serving")
@@ -113,7 +113,7 @@ class ServingSnapshot:
     """An in-memory, periodically refreshed view of a registry for ``resolve``."""
 
     def __init__(self, uri: str | Store | None = None, refresh_seconds: float | None = None) -> None:
-        settings = get_settings()
+        settings = serving_settings()
         self.store = uri if isinstance(uri, Store) else open_store(uri or settings.registry)
         self.refresh_seconds = settings.snapshot_refresh_seconds if refresh_seconds is None else refresh_seconds
         self._table: dict[tuple[str, str], Resolution | _Routed] = {}
@@ -199,7 +199,7 @@ _default_lock = threading.Lock()
 
 def snapshot_for(uri: str | None = None) -> ServingSnapshot:
     """The process-wide snapshot of a registry URI (MODELCTL_REGISTRY by default)."""
-    key = uri or get_settings().registry
+    key = uri or serving_settings().registry
     snap = _default.get(key)
     if snap is None:
         with _default_lock:
@@ -220,7 +220,7 @@ class _Current:
 
     def get(self) -> ServingSnapshot:
         """The snapshot of the configured registry (settings built here, not on the hot path)."""
-        snap = snapshot_for(get_settings().registry)
+        snap = snapshot_for(serving_settings().registry)
         snap.on_check = self.recheck
         self.snapshot = snap
         return snap
@@ -228,7 +228,7 @@ class _Current:
     def recheck(self) -> None:
         """Follow a changed ``MODELCTL_REGISTRY`` (the next call is served from its snapshot)."""
         try:
-            uri = get_settings().registry
+            uri = serving_settings().registry
         except Exception as exc:  # keep serving; a broken environment is reported, not raised per call
             log.warning("cannot re-read the settings (serving the current snapshot): %s", exc)
             return

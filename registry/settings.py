@@ -13,6 +13,14 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from registry.envsettings import (
+    DEFAULT_CACHE,
+    DEFAULT_LOCK_TIMEOUT_SECONDS,
+    DEFAULT_LOG,
+    DEFAULT_REGISTRY,
+    DEFAULT_SNAPSHOT_REFRESH_SECONDS,
+    ENV_PREFIX,
+)
 from registry.errors import InvalidInput
 
 DEV_USER_HASH_KEY = "modelctl-development-key-do-not-use-in-production"
@@ -75,16 +83,17 @@ class FileConfig(BaseModel):
 class Settings(BaseSettings):
     """Every MODELCTL_* setting."""
 
-    model_config = SettingsConfigDict(env_prefix="MODELCTL_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
-    registry: str = "./model-registry"
-    log: str = "./modelctl-logs/"
+    # defaults shared with registry.envsettings (the serving path's reader without pydantic-settings)
+    registry: str = DEFAULT_REGISTRY
+    log: str = DEFAULT_LOG
     actor: str | None = None
     user_hash_key: str | None = None
-    cache: str = "./.modelctl-cache/"
+    cache: str = DEFAULT_CACHE
     config: str | None = None
-    snapshot_refresh_seconds: float = 2.0
-    lock_timeout_seconds: float = Field(default=30.0, gt=0, allow_inf_nan=False)
+    snapshot_refresh_seconds: float = DEFAULT_SNAPSHOT_REFRESH_SECONDS
+    lock_timeout_seconds: float = Field(default=DEFAULT_LOCK_TIMEOUT_SECONDS, gt=0, allow_inf_nan=False)
     artifacts: str | None = None
     bedrock_role_arn: str | None = None
     now: datetime | None = None  # a fixed clock (ISO-8601) for reproducible demos and golden reports

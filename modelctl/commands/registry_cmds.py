@@ -302,19 +302,9 @@ def resolve(name: Annotated[str, typer.Argument(help="Model name.")],
                                                                           "experiment.")] = None,
             json_out: JsonOpt = False) -> None:
     """Which version serves NAME in an environment (with experiment routing for --user-id)."""
-    from modelctl.context import STATE
-    from registry.serving import ServingSnapshot
+    from modelctl.commands.resolve_cmd import show_resolution
 
-    # the store alone (not the Registry service): this is the serving path, whose cold start counts
-    res = ServingSnapshot(STATE.registry_uri).resolve(parse_ref(name)[0], env, user_id)
-    if json_out:
-        print_json(res.to_dict())
-    else:
-        arm = f" arm={res.arm} ({res.experiment_id})" if res.arm else ""
-        print(f"{res.name}@{res.version} {res.environment} {res.config.provider}:{res.config.model_id} "
-              f"{res.digest}{arm}")
-        if res.variables:
-            print(f"  variables: {', '.join(res.variables)}")
+    show_resolution(name, env, user_id, json_out)
 
 
 def validate(json_out: JsonOpt = False) -> None:

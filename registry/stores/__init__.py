@@ -17,10 +17,10 @@ def open_store(uri: str) -> Store:
     if "://" in uri:
         raise InvalidInput(f"unsupported registry URI scheme: {uri} (use a directory path or s3://)",
                            field="registry")
-    from registry.settings import get_settings
+    from registry.envsettings import serving_settings
     from registry.stores.file import FileStore
 
-    return FileStore(uri, lock_timeout=get_settings().lock_timeout_seconds)
+    return FileStore(uri, lock_timeout=serving_settings().lock_timeout_seconds)
 
 
 __all__ = ["Store", "open_store"]

@@ -121,8 +121,8 @@ def test_public_resolve_reads_the_settings_once_per_interval_and_follows_a_new_r
     monkeypatch.setenv("MODELCTL_SNAPSHOT_REFRESH_SECONDS", "3600")
     serving.reset_default()
     calls = []
-    real = serving.get_settings
-    monkeypatch.setattr(serving, "get_settings", lambda: calls.append(1) or real())
+    real = serving.serving_settings
+    monkeypatch.setattr(serving, "serving_settings", lambda: calls.append(1) or real())
     first = modelctl.resolve("summarizer")
     built = len(calls)
     for _ in range(10_000):
