@@ -10,7 +10,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from registry import yamlio
 from registry.entities import NAME_PATTERN, SCHEMA_VERSION, ModelRecord
 from registry.errors import DamagedDocument, InvalidInput, SchemaError
 
@@ -41,6 +40,8 @@ _END_MARKER = b"# sha256 "
 def encode_record(record: ModelRecord) -> bytes:
     """The stored form of a model: YAML, human-readable and git-diffable, ending with a checksum line
     (``# sha256 <hex of everything above>``) so that a document truncated anywhere is detected."""
+    from registry import yamlio
+
     body = yamlio.dumps(record.model_dump(mode="json", exclude_none=True)).encode()
     return body + _END_MARKER + hashlib.sha256(body).hexdigest().encode() + b"\n"
 
@@ -64,6 +65,8 @@ def decode_record(data: bytes, where: str) -> ModelRecord:
         raise DamagedDocument(f"{where}: damaged model document (its checksum does not match its content); "
                               "restore it from a backup or `modelctl copy`")
     try:
+        from registry import yamlio
+
         doc: Any = yamlio.loads(body)
     except Exception as exc:
         raise DamagedDocument(f"{where}: unreadable model document: {exc}") from exc
@@ -117,6 +120,20 @@ def new_meta() -> dict[str, Any]:
 
     return {"kind": META_KIND, "schema_version": SCHEMA_VERSION,
             "created_at": utcnow().isoformat().replace("+00:00", "Z")}
+
+
+# the registry document exactly as ``new_meta`` writes it: read without importing YAML (the serving path)
+_WRITTEN_META = re.compile(rb"kind: modelctl-registry\nschema_version: ([0-9]{1,6})\ncreated_at: '([0-9T:.Z+-]{1,40})'\n")
+
+
+def parse_meta(data: bytes) -> Any:
+    """The registry document's content (YAML; the store's own plain layout is read without the parser)."""
+    written = _WRITTEN_META.fullmatch(data)
+    if written:
+        return {"kind": META_KIND, "schema_version": int(written[1]), "created_at": written[2].decode()}
+    from registry import yamlio
+
+    return yamlio.loads(data)
 
 
 def check_meta(meta: Any, where: str) -> None:

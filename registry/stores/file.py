@@ -26,7 +26,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from registry import yamlio
 from registry.entities import ModelRecord
 from registry.errors import DamagedDocument, InvalidInput, RegistryNotFound, StoreUnavailable
 from registry.stores.base import (
@@ -40,6 +39,7 @@ from registry.stores.base import (
     encode_record,
     encode_serving,
     new_meta,
+    parse_meta,
 )
 
 _TMP_PREFIX = ".tmp-"
@@ -110,7 +110,7 @@ class FileStore(Store):
 
     def _check_not_seed(self) -> None:
         try:
-            meta = yamlio.loads(self.root.read_bytes())
+            meta = parse_meta(self.root.read_bytes())
         except Exception as exc:
             raise InvalidInput(f"{self.root} is a file, not a registry directory") from exc
         check_meta(meta, str(self.root))
@@ -118,7 +118,7 @@ class FileStore(Store):
     def _read_meta(self) -> None:
         data = _guard(f"cannot read {self.meta_path}", self.meta_path.read_bytes)
         try:
-            meta = yamlio.loads(data)
+            meta = parse_meta(data)
         except Exception as exc:
             raise DamagedDocument(f"{self.meta_path}: damaged registry document (not YAML); restore it or "
                                   "re-create the registry with `modelctl init`") from exc
@@ -141,6 +141,8 @@ class FileStore(Store):
             self.aux_dir.mkdir(exist_ok=True)
             with self._locked():
                 if not self.meta_path.exists():
+                    from registry import yamlio
+
                     atomic_write(self.meta_path, yamlio.dumps(new_meta()).encode())
                     return True
             return False

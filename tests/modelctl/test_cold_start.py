@@ -22,7 +22,7 @@ except SystemExit as exc:
 import json
 heavy = ["modelctl.cli_app", "modelctl.commands.registry_cmds", "modelctl.commands.ab_cmds",
          "modelctl.commands.eval_cmds", "registry.service", "registry.settings", "pydantic_settings", "typer",
-         "click", "rich", "tasks.events", "pandas", "prefect", "scipy", "duckdb"]
+         "click", "rich", "yaml", "tasks.events", "pandas", "prefect", "scipy", "duckdb"]
 print(json.dumps({"code": code, "loaded": [m for m in heavy if m in sys.modules]}))
 """
 # the same line through the typer command tree (what every line but a plain `resolve` takes)

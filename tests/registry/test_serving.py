@@ -134,3 +134,20 @@ def test_public_resolve_reads_the_settings_once_per_interval_and_follows_a_new_r
     modelctl.resolve("summarizer")
     assert modelctl.resolve("summarizer").config.temperature == 0.2
     serving.reset_default()
+
+
+@pytest.mark.parametrize("text", [
+    None,  # as new_meta writes it
+    b"kind: modelctl-registry\nschema_version: 2\ncreated_at: '2025-01-01T00:00:00Z'\n",
+    b"kind: modelctl-registry\nschema_version: 3\ncreated_at: 2025-01-01T00:00:00Z\n",
+    b"kind: modelctl-registry\nschema_version: 3\ncreated_at: '2025-01-01T00:00:00Z'\nnote: kept\n",
+    b"schema_version: 3\nkind: modelctl-registry\n",
+    b"models: {}\n",
+])
+def test_the_registry_document_reads_as_yaml_would(text: bytes | None) -> None:
+    """The store's own registry.yaml is read without the YAML parser, with the parser's result."""
+    from registry import yamlio
+    from registry.stores.base import new_meta, parse_meta
+
+    data = yamlio.dumps(new_meta()).encode() if text is None else text
+    assert parse_meta(data) == yamlio.loads(data)
