@@ -81,10 +81,13 @@ def error_exit(exc: BaseException) -> int:
 
 def fix_clock() -> None:
     """MODELCTL_NOW freezes the registry's clock for this command (reproducible demos and golden reports)."""
-    import registry.entities
     from registry.envsettings import serving_settings
 
-    registry.entities.set_clock(serving_settings().now)
+    now = serving_settings().now
+    if now is not None or "registry.entities" in sys.modules:  # else the entities' clock is already the real one
+        import registry.entities
+
+        registry.entities.set_clock(now)
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SCHEMA_VERSION = 3
+from registry.layout import ENVIRONMENTS as ENVIRONMENTS
+from registry.layout import NAME_PATTERN as NAME_PATTERN
+from registry.layout import SCHEMA_VERSION as SCHEMA_VERSION
 
-ENVIRONMENTS: tuple[str, ...] = ("development", "staging", "production")
 Environment = Literal["development", "staging", "production"]
 Stage = Literal["development", "staging", "production", "archived"]
 Provider = Literal["openai", "anthropic", "bedrock", "local"]
@@ -23,7 +24,6 @@ CONFIG_FIELDS: tuple[str, ...] = (
     "provider", "model_id", "api_version", "system_prompt", "temperature", "max_tokens", "top_p",
     "stop", "tools", "response_format", "params", "prompt_template",
 )
-NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}$"
 
 
 _FIXED_NOW: datetime | None = None

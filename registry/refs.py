@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from registry.entities import ENVIRONMENTS
 from registry.errors import InvalidInput
-from registry.stores.base import check_name
+from registry.layout import ENVIRONMENTS, check_name
 
 
 def parse_ref(text: str) -> tuple[str, int | str | None]:

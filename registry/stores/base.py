@@ -10,21 +10,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from registry.entities import NAME_PATTERN, SCHEMA_VERSION, ModelRecord
+from registry.entities import SCHEMA_VERSION, ModelRecord
 from registry.errors import DamagedDocument, InvalidInput, SchemaError
+from registry.layout import META_KIND as META_KIND
+from registry.layout import check_name as check_name
+from registry.layout import written_meta
 
 Mutation = Callable[[ModelRecord | None], ModelRecord | None]
-_NAME = re.compile(NAME_PATTERN)
 _AUX_KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
-META_KIND = "modelctl-registry"
-
-
-def check_name(name: str) -> str:
-    """A model name safe as a file and object name."""
-    if not _NAME.match(name):
-        raise InvalidInput(f"invalid model name {name!r}: use lowercase letters, digits, '.', '_', '-'",
-                           field="name")
-    return name
 
 
 def check_aux_key(key: str) -> str:
@@ -122,15 +115,11 @@ def new_meta() -> dict[str, Any]:
             "created_at": utcnow().isoformat().replace("+00:00", "Z")}
 
 
-# the registry document exactly as ``new_meta`` writes it: read without importing YAML (the serving path)
-_WRITTEN_META = re.compile(rb"kind: modelctl-registry\nschema_version: ([0-9]{1,6})\ncreated_at: '([0-9T:.Z+-]{1,40})'\n")
-
-
 def parse_meta(data: bytes) -> Any:
     """The registry document's content (YAML; the store's own plain layout is read without the parser)."""
-    written = _WRITTEN_META.fullmatch(data)
-    if written:
-        return {"kind": META_KIND, "schema_version": int(written[1]), "created_at": written[2].decode()}
+    written = written_meta(data)
+    if written is not None:
+        return written
     from registry import yamlio
 
     return yamlio.loads(data)

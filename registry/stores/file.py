@@ -28,6 +28,7 @@ from typing import TypeVar
 
 from registry.entities import ModelRecord
 from registry.errors import DamagedDocument, InvalidInput, RegistryNotFound, StoreUnavailable
+from registry.layout import file_signature
 from registry.stores.base import (
     Mutation,
     Store,
@@ -247,7 +248,7 @@ class FileStore(Store):
 
     @staticmethod
     def _signature(st: os.stat_result) -> str:
-        return f"{st.st_ino}:{st.st_mtime_ns}:{st.st_size}"
+        return file_signature(st)
 
     def _write_serving(self, name: str, record: ModelRecord) -> None:
         """Derived serving document, stamped with the source's signature (a crash here only costs speed)."""

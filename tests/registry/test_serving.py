@@ -151,3 +151,42 @@ def test_the_registry_document_reads_as_yaml_would(text: bytes | None) -> None:
 
     data = yamlio.dumps(new_meta()).encode() if text is None else text
     assert parse_meta(data) == yamlio.loads(data)
+
+
+def test_the_plain_serving_read_answers_as_the_snapshot(reg: Registry, store_uri: str) -> None:
+    """``modelctl resolve`` reads current serving documents as plain JSON: the snapshot's answer, or None
+    (the snapshot answers) for templates, deprecation plans, stale documents and other stores."""
+    from pathlib import Path
+
+    from registry.serving_plain import resolve_plain
+
+    def both(env: str = "production", user: str | None = None) -> tuple[object, object]:
+        full = ServingSnapshot(store_uri, refresh_seconds=0).resolve("summarizer", env, user).to_dict()
+        return resolve_plain(store_uri, "summarizer", env, user), full
+
+    local = not store_uri.startswith("s3://")
+    _ship(reg, 0.1)
+    v2, _ = reg.register("summarizer", {**config(temperature=0.2, system_prompt="Be brief.", stop=["\n\n"]),
+                                        "pricing": {"input_per_1m": 3, "output_per_1m": 15}})
+    reg.record_eval("summarizer", v2.number, suite="s", passed=True)
+    reg.promote("summarizer", v2.number, "staging", reason="stage")
+    reg.start_experiment("summarizer", control=1, treatment=2, split=0.4)
+    cases = [both(), both("staging"), *(both(user=f"user-{i}") for i in range(30))]
+    for plain, full in cases:
+        assert plain == (full if local else None)
+    assert {full["arm"] for _, full in cases[2:]} == {"control", "treatment"}  # type: ignore[index]
+    assert resolve_plain(store_uri, "nope", "production", None) is None
+    assert resolve_plain(store_uri, "summarizer", "nowhere", None) is None
+    v3, _ = reg.register("summarizer", config(temperature=0.5, system_prompt="Hello {{ who }}"))
+    reg.promote("summarizer", v3.number, "development", reason="try", force=True)
+    plain, full = both("development")
+    assert plain is None and full["variables"] == ["who"]  # type: ignore[index]
+    if local:
+        document = Path(store_uri, "models", "summarizer.yaml")
+        document.write_bytes(document.read_bytes() + b"\n")  # the serving document is now stale
+        assert resolve_plain(store_uri, "summarizer", "staging", None) is None
+    past = date.today() - timedelta(days=1)
+    reg.upsert_deprecation_plan("summarizer", DeprecationPlan(
+        model_id="claude-sonnet-4-5-20250929", severity="warning", soft_deadline=past,
+        hard_deadline=past + timedelta(days=30), affected_versions=[2], replacement="claude-sonnet-5"), reason="scan")
+    assert resolve_plain(store_uri, "summarizer", "staging", None) is None
