@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from registry.entities import HistoryEvent, ModelRecord
+if TYPE_CHECKING:  # annotations only: adding a listener (every CLI command) stays free of pydantic
+    from registry.entities import HistoryEvent, ModelRecord
 
-Listener = Callable[[HistoryEvent, ModelRecord], None]
+Listener = Callable[["HistoryEvent", "ModelRecord"], None]
 
 _listeners: list[Listener] = []
 log = logging.getLogger("modelctl.registry")

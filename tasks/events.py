@@ -19,9 +19,10 @@ import logging
 import queue
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from registry.entities import HistoryEvent, ModelRecord
+if TYPE_CHECKING:  # annotations only: installing the hook (every CLI command) stays free of pydantic
+    from registry.entities import HistoryEvent, ModelRecord
 
 log = logging.getLogger("modelctl.events")
 
