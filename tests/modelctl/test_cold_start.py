@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,14 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> str:
         with pytest.raises(SystemExit) as exc:
             main(["--registry", path, *args])
         assert exc.value.code == 0
+    from registry.entities import DeprecationPlan
+    from registry.service import open_registry
+
+    past = date.today() - timedelta(days=1)  # a deprecation warning: resolve takes the snapshot, which logs it
+    open_registry(path, actor="tester").upsert_deprecation_plan("embedding-production", DeprecationPlan(
+        model_id="text-embedding-3-small", severity="warning", soft_deadline=past,
+        hard_deadline=past + timedelta(days=30), affected_versions=[1], replacement="text-embedding-4"),
+        reason="scan")
     return path
 
 
@@ -89,11 +98,14 @@ def _both(args: list[str], env: dict[str, str] | None = None) -> tuple[tuple[int
     "resolve classification-v2@@bad",
     "resolve classification-v2 --env nowhere",
     "resolve summarization-primary@production --env=production",
+    "resolve embedding-production --json",
 ])
 def test_direct_resolve_answers_as_the_command_tree(registry: str, line: str) -> None:
     direct, tree = _both(["--registry", registry, *line.split()])
     assert direct == tree
     assert direct[0] in (0, 2) and "Traceback" not in direct[2]
+    if "embedding" in line:
+        assert "deprecated (warning" in direct[2]
 
 
 def test_direct_resolve_reads_the_registry_from_the_environment(registry: str) -> None:
