@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -69,6 +68,9 @@ class Provider(Protocol):
         ...
 
 
+_LOADED: dict[str, Any] = {}  # provider modules whose import has completed
+
+
 @dataclass(frozen=True)
 class _ModuleProvider:
     """A built-in provider implemented by a module of plain functions (imported on first use, so that an
@@ -79,7 +81,12 @@ class _ModuleProvider:
     supports_embeddings: bool
 
     def _impl(self) -> Any:
-        return sys.modules.get(self.module) or importlib.import_module(self.module)
+        # Not sys.modules.get: while another thread imports the module it is already there, half
+        # initialised; import_module waits on the module's import lock and returns it complete.
+        loaded = _LOADED.get(self.module)
+        if loaded is None:
+            loaded = _LOADED[self.module] = importlib.import_module(self.module)
+        return loaded
 
     def complete(self, config: ModelConfig, messages: list[dict[str, Any]], pricing: Pricing | None,
                  ctx: CallContext) -> Completion:
