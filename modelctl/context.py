@@ -26,6 +26,21 @@ class CliState:
 STATE = CliState()
 
 
+def parse_time(text: str, option: str) -> datetime:
+    """An ISO-8601 time (a date, or ``Z`` for UTC) given to ``option``, as an aware datetime (UTC when no
+    zone is given); bad input names the option."""
+    from datetime import UTC
+
+    from registry.errors import InvalidInput
+
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidInput(f"{option} {text!r}: expected YYYY-MM-DD or an ISO-8601 time",
+                           field=option.lstrip("-")) from exc
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 def open_registry() -> Registry:
     """The registry named by --registry, else MODELCTL_REGISTRY, else the default."""
     from registry.service import open_registry as _open

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from modelctl.context import open_registry, print_json
+from modelctl.context import open_registry, parse_time, print_json
 from registry.errors import InvalidInput
-
-
-def _now(text: str | None) -> datetime:
-    from registry.entities import utcnow
-
-    if text is None:
-        return utcnow()
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidInput(f"--now {text!r}: expected an ISO-8601 time", field="now") from exc
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def compliance(
@@ -32,11 +19,13 @@ def compliance(
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
 ) -> None:
     """Evaluate the compliance checklist for each model in use: exit 0 all pass, 1 some fail, 2 bad input."""
+    from registry.entities import utcnow
     from registry.settings import get_settings
     from tasks.compliance.pipeline import run_compliance
     from tasks.compliance.report import render_compliance_markdown
 
-    report = run_compliance(open_registry(), get_settings().file_config(), names, _now(now))
+    report = run_compliance(open_registry(), get_settings().file_config(), names,
+                            parse_time(now, "--now") if now is not None else utcnow())
     text = render_compliance_markdown(report)
     if markdown is not None:
         try:

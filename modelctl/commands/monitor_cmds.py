@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from modelctl.context import STATE, print_json
+from modelctl.context import STATE, parse_time, print_json
 from registry.errors import InvalidInput, RegistryNotFound
 
 
@@ -25,16 +24,6 @@ def parse_thresholds(items: list[str] | None) -> dict[str, float]:
         if not sep or not metric.strip():
             raise InvalidInput(f"expected METRIC=VALUE, got {item!r}", field="threshold")
     return out
-
-
-def _now(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidInput(f"expected an ISO-8601 time, got {text!r}", field="now") from exc
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def monitor(
@@ -69,7 +58,7 @@ def monitor(
         thresholds.setdefault(name, {}).update(parse_thresholds(threshold))
     report = run_monitor(reg if has_registry else None, logs=logs or settings.log, model=name,
                          window=parse_duration(window, "window"), baseline=parse_duration(baseline, "baseline"),
-                         now=_now(now), thresholds=thresholds, min_users=min_users)
+                         now=parse_time(now, "--now") if now is not None else None, thresholds=thresholds, min_users=min_users)
     emit_findings(report)
     if has_registry:
         record_results(reg, report)

@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from modelctl.context import environments, escape_text, open_registry, parse_ref, print_json, to_json
+from modelctl.context import (
+    environments,
+    escape_text,
+    open_registry,
+    parse_ref,
+    parse_time,
+    print_json,
+    to_json,
+)
 from registry.errors import InvalidInput, VersionNotFound
 
 if TYPE_CHECKING:
@@ -270,7 +278,7 @@ def history(name: Annotated[str | None, typer.Argument(help="Model name (default
     wanted = model or (parse_ref(name)[0] if name else None)
     events = open_registry().history(wanted)
     if since is not None:
-        start = _parse_since(since)
+        start = parse_time(since, "--since")
         events = [e for e in events if e.time >= start]
     if actor is not None:
         events = [e for e in events if e.actor == actor]
@@ -284,16 +292,6 @@ def history(name: Annotated[str | None, typer.Argument(help="Model name (default
         where = f" env={env}" if env else ""
         print(f"{e.time:%Y-%m-%dT%H:%M:%SZ} {escape_text(e.actor):<12} {e.action:<20} {e.model}{v}{where}{forced}"
               f"{'  — ' + escape_text(e.reason) if e.reason else ''}")
-
-
-def _parse_since(text: str) -> Any:
-    from datetime import UTC, datetime
-
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidInput(f"--since {text!r}: expected YYYY-MM-DD or an ISO-8601 time", field="since") from exc
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
 
 
 def resolve(name: Annotated[str, typer.Argument(help="Model name.")],

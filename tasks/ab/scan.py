@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -100,29 +102,29 @@ def out_of_memory(exc: Exception, source: str) -> MemoryError:
                        "memory_limit bounds it: raise it, or run the documented query in a warehouse (--stats)")
 
 
-def run(con: duckdb.DuckDBPyConnection, sql: str, source: str) -> duckdb.DuckDBPyConnection:
-    """Execute ``sql``; any DuckDB error is the project's error naming ``source``."""
+@contextmanager
+def duckdb_errors(source: str) -> Iterator[None]:
+    """DuckDB's errors as the project's, naming ``source``: out of memory (exit 70), a value that does not
+    convert (bad input), anything else through ``wrap_error``."""
     import duckdb
 
     try:
-        return con.execute(sql)
+        yield
     except duckdb.OutOfMemoryException as exc:
         raise out_of_memory(exc, source) from exc
     except duckdb.ConversionException as exc:
         raise InvalidInput(f"a value does not convert: {str(exc).splitlines()[0]}", file=source) from exc
     except duckdb.Error as exc:
         raise wrap_error(exc, source) from exc
+
+
+def run(con: duckdb.DuckDBPyConnection, sql: str, source: str) -> duckdb.DuckDBPyConnection:
+    """Execute ``sql``; any DuckDB error is the project's error naming ``source``."""
+    with duckdb_errors(source):
+        return con.execute(sql)
 
 
 def arrow(con: duckdb.DuckDBPyConnection, sql: str, source: str) -> pa.Table:
     """A query's result as Arrow (no intermediate copy)."""
-    import duckdb
-
-    try:
+    with duckdb_errors(source):
         return con.sql(sql).to_arrow_table()
-    except duckdb.OutOfMemoryException as exc:
-        raise out_of_memory(exc, source) from exc
-    except duckdb.ConversionException as exc:
-        raise InvalidInput(f"a value does not convert: {str(exc).splitlines()[0]}", file=source) from exc
-    except duckdb.Error as exc:
-        raise wrap_error(exc, source) from exc
