@@ -90,11 +90,18 @@ FROM read_parquet('{path}') WHERE experiment_id = 'summarizer-exp-1' GROUP BY va
 
 def child(op: str, path: str) -> None:
     t0 = time.perf_counter()  # imports excluded, for every path
-    if op in ("analyze", "arrow"):
+    if op == "analyze":  # what `modelctl ab analyze EXP --logs FILE` runs
+        from tasks.ab import run_analysis
+
+        t0 = time.perf_counter()
+        result = run_analysis(None, "summarizer-exp-1", logs=path, planned_split=0.1, primary="quality_score",
+                              guardrails={"latency_ms": 0.05, "error_rate": 0.0})
+        extra = {"decision": result.decision, "users": result.users}
+    elif op == "arrow":
         from tasks.ab import analyze, load_arms
 
         t0 = time.perf_counter()
-        arms = load_arms(path, "summarizer-exp-1", engine="duckdb" if op == "analyze" else "arrow")
+        arms = load_arms(path, "summarizer-exp-1", engine="arrow")
         result = analyze(arms, planned_split=0.1, primary="quality_score",
                          guardrails={"latency_ms": 0.05, "error_rate": 0.0})
         extra = {"decision": result.decision, "users": result.users}

@@ -6,6 +6,7 @@ which re-checks the gates and applies everything in one atomic write, or nothing
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -15,9 +16,10 @@ from registry.errors import InvalidInput, RegistryError
 from registry.service import Registry
 from registry.settings import get_settings
 from tasks.ab.analysis import Analysis, analyze
-from tasks.ab.data import Window, is_table, load_arms
+from tasks.ab.data import Window, is_table, load_arms, open_arms
 
-__all__ = ["Analysis", "Applied", "analyze", "apply_decision", "load_arms", "planned_action", "run_analysis"]
+__all__ = ["Analysis", "Applied", "analyze", "apply_decision", "load_arms", "open_arms", "planned_action",
+           "run_analysis"]
 PRE_PERIOD = timedelta(days=14)
 
 
@@ -64,23 +66,24 @@ def run_analysis(registry: Registry | None, experiment_id: str, *, logs: str | N
         return Analysis("continue", [f"canary {exp.id} is at 100%: no control is left to compare with; it completes "
                                      "by promoting the treatment through the normal gates"],
                         {"p_value": 1.0, "ok": True, "assessed": False}, [])
+    opened: AbstractContextManager[dict[str, Any]]
     if stats is not None:
         from tasks.ab.stats_file import arms_from_user_stats, read_stats
 
-        arms = arms_from_user_stats(read_stats(stats), stats,
-                                    attribute_first_exposure=_window(exp, model).attribute_first_exposure)
-    else:
-        source = logs or get_settings().log
-        arms = load_arms(source, experiment_id, window=_window(exp, model),
-                         require_experiment=logs is not None and is_table(logs))
+        opened = nullcontext(arms_from_user_stats(
+            read_stats(stats), stats, attribute_first_exposure=_window(exp, model).attribute_first_exposure))
+    else:  # the DuckDB engine's per-user table lives while the analysis asks it for sums
+        opened = open_arms(logs or get_settings().log, experiment_id, window=_window(exp, model),
+                           require_experiment=logs is not None and is_table(logs))
     split = planned_split if planned_split is not None else exp.split  # type: ignore[union-attr]
-    return analyze(arms, planned_split=split,
-                   primary=primary or (exp.primary_metric if exp else "quality_score"),
-                   guardrails=guardrails if guardrails is not None else (dict(exp.guardrails) if exp else {}),
-                   min_effect=min_effect if min_effect is not None else (exp.min_effect if exp else 0.01),
-                   min_samples=exp.min_samples if exp else None, sequential=sequential,
-                   prior_sequential=_prior(exp) if sequential else None, estimators=estimators, cuped=cuped,
-                   cap_quantile=cap_quantile)
+    with opened as arms:
+        return analyze(arms, planned_split=split,
+                       primary=primary or (exp.primary_metric if exp else "quality_score"),
+                       guardrails=guardrails if guardrails is not None else (dict(exp.guardrails) if exp else {}),
+                       min_effect=min_effect if min_effect is not None else (exp.min_effect if exp else 0.01),
+                       min_samples=exp.min_samples if exp else None, sequential=sequential,
+                       prior_sequential=_prior(exp) if sequential else None, estimators=estimators, cuped=cuped,
+                       cap_quantile=cap_quantile)
 
 
 @dataclass(frozen=True)

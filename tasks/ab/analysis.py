@@ -28,7 +28,10 @@ from scipy import stats as sps
 
 from registry.errors import InvalidInput
 from tasks import stats
-from tasks.ab.data import ArmData
+from tasks.ab.data import METRIC_SUMS, ArmData
+from tasks.ab.moments import SummaryArm
+
+Arm = ArmData | SummaryArm  # per-user vectors (Arrow engine, --stats file) or the DuckDB engine's sums
 
 SRM_ALPHA = 0.001
 SRM_MIN_EXPECTED = 5  # users expected per arm before a sample-ratio test means anything
@@ -111,8 +114,7 @@ class Analysis:
 
 def _parts(arm: ArmData, metric: str) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
     """Per-user sums ``y`` and counts ``x`` of a metric, and the same over the pre-period."""
-    names = {"quality_score": ("q_sum", "q_n"), "thumbs_up": ("t_sum", "t_n"), "error_rate": ("errors", "n"),
-             "latency_ms": ("latency", "n"), "cost_usd": ("cost", "n"), "tokens": ("tok_sum", "tok_n")}[metric]
+    names = METRIC_SUMS[metric]
 
     def get(name: str) -> np.ndarray:
         value = getattr(arm, name)
@@ -162,11 +164,18 @@ def _covariate(pre: tuple[np.ndarray, np.ndarray] | None, transform: Any) -> np.
     return np.asarray(out, dtype=float)
 
 
-def estimate(metric: str, control: ArmData, treatment: ArmData, *, estimator: str | None = None,
+def estimate(metric: str, control: Arm, treatment: Arm, *, estimator: str | None = None,
              cap_quantile: float = 0.99, use_cuped: bool = True) -> _Estimate:
-    """Both arms' estimates of a metric on its estimator's scale (CUPED-adjusted when there is a pre-period)."""
+    """Both arms' estimates of a metric on its estimator's scale (CUPED-adjusted when there is a pre-period).
+
+    The DuckDB engine's arms answer from SQL sums (``tasks.ab.moments``) what this computes from vectors.
+    """
     spec = METRICS[metric]
     name = estimator or spec.estimator
+    if isinstance(control, SummaryArm):
+        parts = control.table.estimate(metric, name, cap_quantile=cap_quantile, use_cuped=use_cuped)
+        return _Estimate(parts.estimator, parts.sc, parts.st, parts.raw, parts.cuped, parts.notes)
+    assert isinstance(treatment, ArmData)
     yc, xc, pre_c = _parts(control, metric)
     yt, xt, pre_t = _parts(treatment, metric)
     notes: list[str] = []
@@ -200,7 +209,7 @@ def _to_relative(est: _Estimate, value: float) -> float | None:
     return _clean(value / abs(est.sc.mean)) if est.sc.mean else None
 
 
-def analyze_metric(metric: str, control: ArmData, treatment: ArmData, *, sequential: bool, min_effect: float,
+def analyze_metric(metric: str, control: Arm, treatment: Arm, *, sequential: bool, min_effect: float,
                    prior: dict[str, Any] | None = None, estimator: str | None = None, cap_quantile: float = 0.99,
                    use_cuped: bool = True, alpha: float = 0.05) -> tuple[MetricResult, _Estimate]:
     """One metric's comparison (treatment minus control) with a single estimator."""
@@ -250,7 +259,7 @@ def analyze_metric(metric: str, control: ArmData, treatment: ArmData, *, sequent
         abs_diff, abs_ci = diff, list(ci)
     robust = None
     if metric == "latency_ms":
-        c_mean, t_mean = control.latency / np.maximum(control.n, 1), treatment.latency / np.maximum(treatment.n, 1)
+        c_mean, t_mean = control.mean_latencies(), treatment.mean_latencies()
         robust = {"control_median": _q(control, 50), "treatment_median": _q(treatment, 50),
                   "control_p95": _q(control, 95), "treatment_p95": _q(treatment, 95),
                   "p_value": stats.mann_whitney(t_mean, c_mean),
@@ -269,7 +278,7 @@ def analyze_metric(metric: str, control: ArmData, treatment: ArmData, *, sequent
     return result, est
 
 
-def _q(arm: ArmData, q: float) -> float | None:
+def _q(arm: Arm, q: float) -> float | None:
     """A latency percentile of the arm's requests (given by the SQL engine, or from request-level values)."""
     if arm.latency_quantiles is not None:
         return arm.latency_quantiles.get(q)
@@ -280,7 +289,7 @@ def _worse(m: MetricResult) -> bool:
     return m.abs_diff is not None and (m.abs_diff < 0 if m.direction == "higher" else m.abs_diff > 0)
 
 
-def analyze(arms: dict[str, ArmData], *, planned_split: float, primary: str = "quality_score",
+def analyze(arms: dict[str, Arm], *, planned_split: float, primary: str = "quality_score",
             guardrails: dict[str, float] | None = None, min_effect: float = 0.01, min_samples: int | None = None,
             sequential: bool = False, alpha: float = 0.05, prior_sequential: dict[str, Any] | None = None,
             estimators: dict[str, str] | None = None, cap_quantile: float = 0.99, cuped: bool = True) -> Analysis:

@@ -12,9 +12,12 @@ Columns are read once into Arrow; user ids are dictionary-encoded and every per-
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -27,6 +30,9 @@ REQUIRED = ["variant", "user_id", "latency_ms", "cost_usd", "error"]
 OPTIONAL = ["experiment_id", "timestamp", "model", "quality_score", "thumbs_up", "input_tokens", "output_tokens"]
 ARMS = ("control", "treatment")
 SUM_NAMES = ("n", "latency", "cost", "errors", "q_sum", "q_n", "t_sum", "t_n", "tok_sum", "tok_n")
+# each metric's per-user sum and count (the metric is sum over count, per user and per arm)
+METRIC_SUMS = {"quality_score": ("q_sum", "q_n"), "thumbs_up": ("t_sum", "t_n"), "error_rate": ("errors", "n"),
+               "latency_ms": ("latency", "n"), "cost_usd": ("cost", "n"), "tokens": ("tok_sum", "tok_n")}
 TABLE_SUFFIXES = (".parquet", ".csv", ".jsonl", ".json")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -57,6 +63,10 @@ class ArmData:
     @property
     def user_count(self) -> int:
         return int(len(self.users))
+
+    def mean_latencies(self) -> np.ndarray:
+        """Each user's mean latency (for the rank test)."""
+        return self.latency / np.maximum(self.n, 1)
 
 
 @dataclass(frozen=True)
@@ -175,6 +185,23 @@ def _us(when: datetime | None) -> int | None:
         return None
     aware = when if when.tzinfo else when.replace(tzinfo=UTC)
     return (aware - EPOCH) // timedelta(microseconds=1)
+
+
+@contextmanager
+def open_arms(source: str, experiment_id: str | None = None, *, window: Window | None = None,
+              require_experiment: bool = False, engine: str = "duckdb") -> Iterator[dict[str, Any]]:
+    """Both arms for ``tasks.ab.analysis.analyze``, valid inside the block (arguments as ``load_arms``).
+
+    The DuckDB engine keeps the per-user table in DuckDB and answers each estimator with per-arm sums
+    (``tasks.ab.moments``), so no per-user vector is built; ``arrow`` yields ``load_arms``' vectors.
+    """
+    if engine == "duckdb":
+        from tasks.ab.engine import open_arms_sql
+
+        with open_arms_sql(source, experiment_id, window=window, require_experiment=require_experiment) as arms:
+            yield arms
+        return
+    yield load_arms(source, experiment_id, window=window, require_experiment=require_experiment, engine=engine)
 
 
 def load_arms(source: str, experiment_id: str | None = None, *, window: Window | None = None,

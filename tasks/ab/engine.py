@@ -10,6 +10,9 @@ p95 latency per arm are computed in SQL too. ``tasks.ab.data.reduce_table`` (Arr
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,6 +20,7 @@ import numpy as np
 from registry.errors import InvalidInput
 from tasks.ab.checks import Profile, check_bounds, check_groups, locate_text, profile, require_users
 from tasks.ab.data import ARMS, OPTIONAL, REQUIRED, ArmData, Window, is_table
+from tasks.ab.moments import SummaryArm, UserTable
 from tasks.ab.scan import NUMBERS, STRINGS, run, table_scan, typed_view
 from tasks.ab.sql import SUMS, Filters, row_conditions, user_arms_sql
 from tasks.duck import connect, quote
@@ -59,29 +63,43 @@ GROUP BY r.variant""", source).fetchall()
     return out
 
 
-def _arms(con: duckdb.DuckDBPyConnection, source: str, present: list[str],
-          quantiles: dict[str, dict[float, float | None]], pre_period: bool) -> dict[str, ArmData]:
-    """``ArmData`` from the engine's per-user rows (table ``per_user``), fetched arm by arm as numpy arrays."""
-    names = [*SUMS, *(f"pre_{name}" for name in SUMS if pre_period)]
+def _totals(con: duckdb.DuckDBPyConnection, source: str) -> tuple[int, int, int]:
+    """Users in both arms (not attributed), users attributed to their first arm, and their dropped requests;
+    sums that overflow are bad input."""
+    names = ("latency", "cost", "errors", "q_sum", "t_sum", "tok_sum")
     totals = run(con, "SELECT COUNT(*) FILTER (WHERE arm = 2), COUNT(*) FILTER (WHERE dropped > 0), "
-                      "COALESCE(SUM(dropped), 0), " + ", ".join(
-                          f"isinf(SUM({name}))" for name in ("latency", "cost", "errors", "q_sum", "t_sum", "tok_sum"))
+                      "COALESCE(SUM(dropped), 0), " + ", ".join(f"isinf(SUM({name}))" for name in names)
                  + " FROM per_user", source).fetchall()[0]
-    for name, overflow in zip(("latency", "cost", "errors", "q_sum", "t_sum", "tok_sum"), totals[3:], strict=True):
+    for name, overflow in zip(names, totals[3:], strict=True):
         if overflow:  # finite values can still sum to infinity
             raise InvalidInput("the sums overflow: values too large to be measurements", file=source, field=name)
-    mixed, switched, dropped = int(totals[0]), int(totals[1]), int(totals[2])
+    return int(totals[0]), int(totals[1]), int(totals[2])
+
+
+def _arms(con: duckdb.DuckDBPyConnection, source: str, reduced: Reduced) -> dict[str, ArmData]:
+    """``ArmData`` from the engine's per-user rows (table ``per_user``), fetched arm by arm as numpy arrays."""
+    names = [*SUMS, *(f"pre_{name}" for name in SUMS if reduced.pre_period)]
+    mixed, switched, dropped = _totals(con, source)
     out = {}
     for label, code in (("control", 0), ("treatment", 1)):
         cols = run(con, f"SELECT {', '.join(f'CAST({n} AS DOUBLE) AS {n}' for n in names)} FROM per_user "
                         f"WHERE arm = {code}", source).fetchnumpy()
         values = {name: np.asarray(cols[name], dtype=np.float64) for name in names}
-        pre = {name: values.pop(f"pre_{name}") for name in SUMS} if pre_period else None
+        pre = {name: values.pop(f"pre_{name}") for name in SUMS} if reduced.pre_period else None
         out[label] = ArmData(users=np.arange(len(values["n"])), latencies=np.zeros(0, np.float64), mixed_users=mixed,
                              pre=pre, switched_users=switched, dropped_requests=dropped,
-                             experiment_ids=list(present), latency_quantiles=quantiles.get(label),
+                             experiment_ids=list(reduced.present), latency_quantiles=reduced.quantiles.get(label),
                              **values)  # type: ignore[arg-type]
     return out
+
+
+def _summaries(con: duckdb.DuckDBPyConnection, source: str, reduced: Reduced) -> dict[str, SummaryArm]:
+    """Both arms as counts over the ``per_user`` table left in ``con`` (which the arms then own)."""
+    mixed, switched, dropped = _totals(con, source)
+    counts = dict(run(con, "SELECT arm, COUNT(*) FROM per_user WHERE arm IN (0, 1) GROUP BY arm", source).fetchall())
+    table = UserTable(con, reduced.pre_period)
+    return {label: SummaryArm(table, code, int(counts.get(code, 0)), mixed, switched, dropped, list(reduced.present),
+                              reduced.quantiles.get(label)) for label, code in (("control", 0), ("treatment", 1))}
 
 
 def _open_requests(con: duckdb.DuckDBPyConnection, source: str) -> tuple[str | None, dict[str, str]]:
@@ -120,6 +138,38 @@ def _converting(con: duckdb.DuckDBPyConnection, source: str, scan: str | None, t
         run(con, sql, source)
 
 
+@dataclass(frozen=True)
+class Reduced:
+    """What the reduction found besides the ``per_user`` table: experiment ids, latency quantiles, pre-period."""
+
+    present: list[str]
+    quantiles: dict[str, dict[float, float | None]]
+    pre_period: bool
+
+
+def _reduce(con: duckdb.DuckDBPyConnection, source: str, experiment_id: str | None, window: Window,
+            require_experiment: bool, memory_limit: str | None) -> Reduced:
+    """Check the input and leave its per-user rows in table ``per_user`` of ``con``."""
+    con.execute(f"SET memory_limit = {quote(memory_limit or MEMORY_LIMIT)}")
+    scan, types = _open_requests(con, source)
+    filters = _filters(experiment_id, window, set(types))
+    attribute = window.attribute_first_exposure and "timestamp" in types
+    # one group per arm holds the window's rows: the quantiles ride along the profiling scan
+    fold = not attribute and (filters.experiment_id is not None or "experiment_id" not in types)
+    numbers = [n for n in NUMBERS if n in types]
+    prof = _profiled(con, source, scan, types, numbers, filters if fold else None, filters)
+    check_bounds(con, source, prof, scan, types)
+    present = check_groups(prof, source, experiment_id, require_experiment, "experiment_id" in types)
+    pre_period = prof.pre_rows > 0
+    statement = user_arms_sql(filters, attribute=attribute, pre_period=pre_period,
+                              relation="requests" if scan is not None else "scored_requests")
+    _converting(con, source, scan, types, f"CREATE TEMP TABLE per_user AS {statement}")
+    if prof.rows and not run(con, "SELECT COUNT(*) FROM per_user", source).fetchall()[0][0]:
+        require_users(con, source)
+    quantiles = prof.quantiles if prof.quantiles is not None else _attributed_quantiles(con, filters, source)
+    return Reduced(present, quantiles, pre_period)
+
+
 def load_arms_sql(source: str, experiment_id: str | None = None, *, window: Window | None = None,
                   require_experiment: bool = False, threads: int | None = None,
                   memory_limit: str | None = None) -> dict[str, ArmData]:
@@ -127,27 +177,24 @@ def load_arms_sql(source: str, experiment_id: str | None = None, *, window: Wind
 
     ``threads`` and ``memory_limit`` (a DuckDB size, ``"2GB"``) default to ``THREADS`` and ``MEMORY_LIMIT``.
     """
-    window = window or Window()
     con = connect(threads or THREADS, s3=source.startswith("s3://"))
     try:
-        con.execute(f"SET memory_limit = {quote(memory_limit or MEMORY_LIMIT)}")
-        scan, types = _open_requests(con, source)
-        filters = _filters(experiment_id, window, set(types))
-        attribute = window.attribute_first_exposure and "timestamp" in types
-        # one group per arm holds the window's rows: the quantiles ride along the profiling scan
-        fold = not attribute and (filters.experiment_id is not None or "experiment_id" not in types)
-        numbers = [n for n in NUMBERS if n in types]
-        prof = _profiled(con, source, scan, types, numbers, filters if fold else None, filters)
-        check_bounds(con, source, prof, scan, types)
-        present = check_groups(prof, source, experiment_id, require_experiment, "experiment_id" in types)
-        pre_period = prof.pre_rows > 0
-        statement = user_arms_sql(filters, attribute=attribute, pre_period=pre_period,
-                                  relation="requests" if scan is not None else "scored_requests")
-        _converting(con, source, scan, types, f"CREATE TEMP TABLE per_user AS {statement}")
-        if prof.rows and not run(con, "SELECT COUNT(*) FROM per_user", source).fetchall()[0][0]:
-            require_users(con, source)
-        quantiles = prof.quantiles if prof.quantiles is not None else _attributed_quantiles(con, filters, source)
-        return _arms(con, source, present, quantiles, pre_period)
+        return _arms(con, source, _reduce(con, source, experiment_id, window or Window(), require_experiment,
+                                          memory_limit))
+    finally:
+        con.close()
+
+
+@contextmanager
+def open_arms_sql(source: str, experiment_id: str | None = None, *, window: Window | None = None,
+                  require_experiment: bool = False, threads: int | None = None,
+                  memory_limit: str | None = None) -> Iterator[dict[str, SummaryArm]]:
+    """Both arms as sums over a per-user table that stays in DuckDB (``tasks.ab.moments``) while the block
+    runs: the analysis of a 100 M-row log never holds a per-user vector but one (the rank test's)."""
+    con = connect(threads or THREADS, s3=source.startswith("s3://"))
+    try:
+        yield _summaries(con, source, _reduce(con, source, experiment_id, window or Window(), require_experiment,
+                                              memory_limit))
     finally:
         con.close()
 

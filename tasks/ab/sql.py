@@ -140,60 +140,47 @@ FROM in_arms a
 LEFT JOIN pre_period p ON p.user_id = a.user_id"""
 
 
-ARM_SUMS = ", ".join((
-    "COUNT(*) AS n", "SUM(latency) AS latency", "SUM(cost) AS cost", "SUM(errors) AS errors",
-    "SUM(quality_score) AS q_sum", "COUNT(quality_score) AS q_n", "SUM(thumbs_up) AS t_sum",
-    "COUNT(thumbs_up) AS t_n", "SUM(tokens) AS tok_sum", "COUNT(tokens) AS tok_n"))
-
-
-def _filtered(condition: str, prefix: str) -> str:
-    """``ARM_SUMS`` over the rows where ``condition`` holds, named ``<prefix><sum>``."""
-    out = []
-    for item in ARM_SUMS.split(", "):
-        expr, name = item.rsplit(" AS ", 1)
-        out.append(f"{expr} FILTER (WHERE {condition}) AS {prefix}{name}")
-    return ", ".join(out)
-
-
 def user_arms_sql(filters: Filters, *, attribute: bool, pre_period: bool, relation: str = "requests") -> str:
-    """The engine's form of the statement: one row per user (no user id, no per-arm rows) with ``arm``
-    (0 control, 1 treatment, 2 seen in both arms and not attributed), the kept arm's sums (``SUMS``),
-    ``dropped`` (requests of the other arm, left out by first-exposure attribution) and ``pre_*``.
+    """The engine's form of the statement: one row per user (no user id) with ``arm`` (0 control,
+    1 treatment, 2 seen in both arms and not attributed), the kept arm's sums (``SUMS``), ``dropped``
+    (requests of the other arm, left out by first-exposure attribution) and ``pre_*``.
 
-    Grouping by user alone finds users in both arms inside the one aggregation, so nothing but numbers
-    leaves DuckDB. Same semantics as ``user_stats_sql``; ``attribute``: a user in both arms is kept in the
-    arm of first exposure (a tie goes to control) with that arm's sums.
+    Same semantics as ``user_stats_sql``; ``attribute``: a user in both arms is kept in the arm of first
+    exposure (a tie goes to control) with that arm's sums. The rows are first summed per (bucket, user) —
+    the plain query's grouping, whose bucket is a dictionary-encoded variant — and only the few users with
+    more than one cell are resolved afterwards: grouping the rows by user with a FILTER per arm cost 1.5x.
     """
     arm, pre = row_conditions(filters)
-    rows = f"""SELECT r.user_id, r.timestamp, COALESCE({arm}, false) AS in_arm, r.variant = 'treatment' AS treated,
-         COALESCE(r.latency_ms, 0) AS latency, COALESCE(r.cost_usd, 0) AS cost, COALESCE(r.error, 0) AS errors,
-         r.quality_score, r.thumbs_up, r.input_tokens + r.output_tokens AS tokens
+    bucket = f"CASE WHEN COALESCE({arm}, false) THEN r.variant ELSE '' END" if pre_period else "r.variant"
+    first = ", MIN(r.timestamp) AS first_at" if attribute else ""
+    cells = f"""SELECT {bucket} AS bucket, r.user_id, COUNT(*) AS n, SUM(COALESCE(r.latency_ms, 0)) AS latency,
+         SUM(COALESCE(r.cost_usd, 0)) AS cost, SUM(COALESCE(r.error, 0)) AS errors,
+         SUM(r.quality_score) AS q_sum, COUNT(r.quality_score) AS q_n, SUM(r.thumbs_up) AS t_sum,
+         COUNT(r.thumbs_up) AS t_n, SUM(r.input_tokens + r.output_tokens) AS tok_sum,
+         COUNT(r.input_tokens + r.output_tokens) AS tok_n{first}
   FROM {relation} r
-  WHERE r.user_id IS NOT NULL AND (({arm}){f" OR ({pre})" if pre_period else ""})"""
-    pre_sums = (", " + _filtered("NOT in_arm", "pre_")) if pre_period else ""
-    zero = ", ".join(f"COALESCE({s}, 0) AS {s}" for s in SUMS)
-    pre_out = (", " + ", ".join(f"COALESCE(pre_{s}, 0) AS pre_{s}" for s in SUMS)) if pre_period else ""
-    if not attribute:
-        return f"""WITH selected AS (
-  {rows}
-), per_user AS (
-  SELECT {_filtered("in_arm", "")}, COUNT(*) FILTER (WHERE in_arm AND treated) AS treated_n{pre_sums}
-  FROM selected GROUP BY user_id
+  WHERE r.user_id IS NOT NULL AND (({arm}){f" OR ({pre})" if pre_period else ""})
+  GROUP BY ALL"""
+    firsts = (", MIN(first_at) FILTER (WHERE bucket = 'control') AS c_first, "
+              "MIN(first_at) FILTER (WHERE bucket = 'treatment') AS t_first") if attribute else ""
+    to_t = "COALESCE(m.t_first < m.c_first, false)"
+    if attribute:
+        arm_code, keep = f"CASE WHEN {to_t} THEN 1 ELSE 0 END", f"(a.bucket = 'treatment') = {to_t}"
+    else:
+        arm_code, keep = "2", "a.bucket = 'control'"
+    dropped = ("CASE WHEN m.user_id IS NULL THEN 0 WHEN a.bucket = 'treatment' THEN m.c_n ELSE m.t_n END"
+               if attribute else "0")
+    sums = ", ".join(f"COALESCE(a.{s}, 0) AS {s}" for s in SUMS)
+    pre_out = (", " + ", ".join(f"COALESCE(p.{s}, 0) AS pre_{s}" for s in SUMS)) if pre_period else ""
+    pre_join = "\nLEFT JOIN cells p ON p.user_id = a.user_id AND p.bucket = ''" if pre_period else ""
+    return f"""WITH cells AS (
+  {cells}
+), multi AS (
+  SELECT user_id, SUM(n) FILTER (WHERE bucket = 'control') AS c_n,
+         SUM(n) FILTER (WHERE bucket = 'treatment') AS t_n{firsts}
+  FROM cells WHERE bucket <> '' GROUP BY user_id HAVING COUNT(*) > 1
 )
-SELECT CASE WHEN treated_n = 0 THEN 0 WHEN treated_n = n THEN 1 ELSE 2 END AS arm,
-       {zero}, 0 AS dropped{pre_out}
-FROM per_user WHERE n > 0"""
-    chosen = ", ".join(f"CASE WHEN to_t THEN COALESCE(t_{s}, 0) ELSE COALESCE(c_{s}, 0) END AS {s}" for s in SUMS)
-    return f"""WITH selected AS (
-  {rows}
-), per_user AS (
-  SELECT {_filtered("in_arm AND NOT treated", "c_")}, {_filtered("in_arm AND treated", "t_")},
-         MIN(timestamp) FILTER (WHERE in_arm AND NOT treated) AS c_first,
-         MIN(timestamp) FILTER (WHERE in_arm AND treated) AS t_first{pre_sums}
-  FROM selected GROUP BY user_id
-), chosen AS (
-  SELECT *, t_n > 0 AND (c_n = 0 OR t_first < c_first) AS to_t FROM per_user WHERE c_n + t_n > 0
-)
-SELECT CASE WHEN to_t THEN 1 ELSE 0 END AS arm, {chosen},
-       CASE WHEN c_n > 0 AND t_n > 0 THEN (CASE WHEN to_t THEN c_n ELSE t_n END) ELSE 0 END AS dropped{pre_out}
-FROM chosen"""
+SELECT CASE WHEN m.user_id IS NULL THEN CASE WHEN a.bucket = 'treatment' THEN 1 ELSE 0 END ELSE {arm_code} END AS arm,
+       {sums}, {dropped} AS dropped{pre_out}
+FROM cells a LEFT JOIN multi m ON m.user_id = a.user_id{pre_join}
+WHERE a.bucket <> '' AND (m.user_id IS NULL OR {keep})"""

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from tasks.ab.analysis import analyze
-from tasks.ab.data import SUM_NAMES, ArmData, Window, load_arms
+from tasks.ab.data import SUM_NAMES, ArmData, Window, load_arms, open_arms
+from tasks.ab.moments import SummaryArm
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "examples" / "ab"))
@@ -64,14 +65,29 @@ def same_arms(ref: dict[str, ArmData], duck: dict[str, ArmData]) -> None:
             assert (expected is None and got is None) or math.isclose(got, expected, rel_tol=1e-9)  # type: ignore[arg-type]
 
 
+class Loaded(dict[str, ArmData]):
+    """The DuckDB engine's per-user arms, remembering how they were loaded (to open the sums path too)."""
+
+    def __init__(self, arms: dict[str, ArmData], *args: Any, **kw: Any) -> None:
+        super().__init__(arms)
+        self.args, self.kw = args, kw
+
+
 def both(source: str, experiment_id: str | None = EXP, **kw: Any) -> tuple[dict[str, ArmData], dict[str, ArmData]]:
-    return load_arms(source, experiment_id, engine="arrow", **kw), load_arms(source, experiment_id, engine="duckdb", **kw)
+    return (load_arms(source, experiment_id, engine="arrow", **kw),
+            Loaded(load_arms(source, experiment_id, engine="duckdb", **kw), source, experiment_id, **kw))
 
 
 def same_analysis(ref: dict[str, ArmData], duck: dict[str, ArmData], **kw: Any) -> dict[str, Any]:
+    """The same analysis from the reference's vectors, the engine's vectors and (what ``run_analysis`` uses)
+    the engine's SQL sums over a per-user table that never leaves DuckDB."""
     kw = {"planned_split": 0.5, "guardrails": {"latency_ms": 0.05, "error_rate": 0.0}, **kw}
     a, b = analyze(ref, **kw).to_dict(), analyze(duck, **kw).to_dict()
     same(a, b)
+    if isinstance(duck, Loaded):
+        with open_arms(*duck.args, **duck.kw) as summed:
+            assert all(isinstance(arm, SummaryArm) for arm in summed.values())
+            same(a, analyze(summed, **kw).to_dict())
     return b
 
 
@@ -188,7 +204,7 @@ def test_s3_tables_on_moto_give_identical_results(tmp_path: Path, s3_bucket: str
         write(generate(users=1500, split=0.5, lift=0.03, seed=31, pre_days=7), local)
         client.upload_file(local, s3_bucket, f"ab/t.{fmt}")
         ref = load_arms(local, EXP, engine="arrow")
-        duck = load_arms(f"s3://{s3_bucket}/ab/t.{fmt}", EXP, engine="duckdb")
+        duck = Loaded(load_arms(f"s3://{s3_bucket}/ab/t.{fmt}", EXP, engine="duckdb"), f"s3://{s3_bucket}/ab/t.{fmt}", EXP)
         same_arms(ref, duck)
         same_analysis(ref, duck)
 

@@ -62,3 +62,22 @@ def test_power_formulae() -> None:
     assert stats.mde(0.01) == pytest.approx((sp.norm.ppf(0.975) + sp.norm.ppf(0.8)) * 0.01)
     n = stats.users_needed(1.0, 1.0, 0.1)
     assert n == int(np.ceil((sp.norm.ppf(0.975) + sp.norm.ppf(0.8)) ** 2 * 2 / 0.01))
+
+
+@pytest.mark.parametrize(("n1", "n2", "kind"), [
+    (9, 9, "continuous"), (20, 1000, "continuous"), (500, 700, "ties"), (50_000, 400_000, "continuous"),
+    (3000, 3000, "constant"), (50, 60, "ties"), (4, 30, "continuous"), (9, 12, "nan")])
+def test_mann_whitney_equals_scipy_on_ties_constants_small_and_large_samples(n1: int, n2: int, kind: str) -> None:
+    """The sort-and-search ranks give scipy's p-value (its exact method below 9 values, NaN propagated)."""
+    rng = np.random.default_rng(n1 + n2)
+    if kind == "ties":
+        a, b = rng.integers(0, 5, n1).astype(float), rng.integers(0, 6, n2).astype(float)
+    elif kind == "constant":
+        a, b = np.ones(n1), np.ones(n2)
+    else:
+        a, b = rng.lognormal(0, 1, n1), rng.lognormal(0.01, 1, n2)
+    if kind == "nan":
+        a[3] = np.nan
+    expected = float(sp.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+    got = stats.mann_whitney(a, b)
+    assert (np.isnan(expected) and np.isnan(got)) or got == pytest.approx(expected, rel=1e-9, abs=1e-300)
