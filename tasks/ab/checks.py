@@ -50,10 +50,13 @@ def profile(con: duckdb.DuckDBPyConnection, source: str, numbers: list[str],
     for name in numbers:
         cols += [f"MIN(r.{name})", f"MAX(r.{name})"]
     if quantiles_of is not None:
-        arm = f"r.user_id IS NOT NULL AND {row_conditions(quantiles_of)[0]}"
+        # over the arm's rows, anonymous ones included: testing each user id costs more than the whole
+        # quantile, and counting them tells when (rarely) the quantiles must be taken again without them
+        arm = row_conditions(quantiles_of)[0]
         cols.append(f"quantile_cont(r.latency_ms, [0.5, 0.95]) FILTER (WHERE {arm})")
+        cols.append(f"COUNT(*) FILTER (WHERE {arm}) - COUNT(r.user_id) FILTER (WHERE {arm})")
     if pre_of is not None:
-        cols.append(f"COUNT(*) FILTER (WHERE r.user_id IS NOT NULL AND {row_conditions(pre_of)[1]})")
+        cols.append(f"COUNT(r.user_id) FILTER (WHERE {row_conditions(pre_of)[1]})")
     groups = run(con, f"SELECT {', '.join(cols)} FROM requests r GROUP BY r.variant, r.experiment_id",
                  source).fetchall()
     bounds: dict[str, tuple[float | None, float | None]] = {}
@@ -64,13 +67,25 @@ def profile(con: duckdb.DuckDBPyConnection, source: str, numbers: list[str],
     at = 3 + 2 * len(numbers)
     quantiles: dict[str, dict[float, float | None]] | None = None
     if quantiles_of is not None:
-        quantiles = {a: {50: None, 95: None} for a in ARMS}
-        for g in groups:
+        anonymous = any(g[at + 1] for g in groups)
+        quantiles = _quantiles(con, source, quantiles_of) if anonymous else {a: {50: None, 95: None} for a in ARMS}
+        for g in groups if not anonymous else []:
             if g[0] in ARMS and g[at] is not None:
                 quantiles[str(g[0])] = {50: float(g[at][0]), 95: float(g[at][1])}
-        at += 1
+        at += 2
     pre_rows = sum(int(g[at] or 0) for g in groups) if pre_of is not None else 0
     return Profile(groups, bounds, quantiles, pre_rows)
+
+
+def _quantiles(con: duckdb.DuckDBPyConnection, source: str, filters: Filters) -> dict[str, dict[float, float | None]]:
+    """Each arm's median and p95 latency over the rows with a user id."""
+    out: dict[str, dict[float, float | None]] = {a: {50: None, 95: None} for a in ARMS}
+    rows = run(con, "SELECT r.variant, quantile_cont(r.latency_ms, [0.5, 0.95]) FROM requests r WHERE "
+                    f"r.user_id IS NOT NULL AND {row_conditions(filters)[0]} GROUP BY r.variant", source).fetchall()
+    for variant, qs in rows:
+        if qs is not None:
+            out[str(variant)] = {50: float(qs[0]), 95: float(qs[1])}
+    return out
 
 
 def check_bounds(con: duckdb.DuckDBPyConnection, source: str, prof: Profile, scan: str | None,
