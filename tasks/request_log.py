@@ -468,8 +468,10 @@ def _scan_sql(con: Any, listing: _Listing, files: list[tuple[str, date, float]],
     if parquet:
         source = f"read_parquet({quote_list(parquet)}, union_by_name = true)"
         # files compacted before an optional column existed: that column reads NULL
-        have = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
-        stored = ", ".join(f"CAST({f.name if f.name in have else 'NULL'} AS {_DUCK_TYPES[f.type]}) AS {f.name}"
+        have = {row[0]: str(row[1]) for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+        # a column already of its type is passed as is: a no-op cast still copies every string
+        stored = ", ".join(f.name if have.get(f.name) == _DUCK_TYPES[f.type] else
+                           f"CAST({f.name if f.name in have else 'NULL'} AS {_DUCK_TYPES[f.type]}) AS {f.name}"
                            for f in schema)
         parts.append(f"SELECT {stored} FROM {source}")
     if not parts:
@@ -632,7 +634,10 @@ def load_requests(uri: str | None = None, model: str | None = None, since: str |
         log.warning("request log %s: skipped %d unreadable line(s) (torn or malformed)", uri, skipped)
     types = dict(REQUEST_FIELDS) | dict(FEEDBACK_FIELDS)
     schema = pa.schema([(c, types[c]) for c in [*req_cols, *fb_cols]])
-    frame = table.select(schema.names).cast(schema).to_pandas()
+    table = table.select(schema.names)
+    if [f.type for f in table.schema] != list(schema.types):  # a cast to the same types still copies each column
+        table = table.cast(schema)
+    frame = table.to_pandas()
     for column in fb_cols:  # a request without feedback reads NaN, as a pandas left merge gives
         if frame[column].dtype == object:
             frame[column] = frame[column].where(frame[column].notna(), np.nan)
