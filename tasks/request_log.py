@@ -530,6 +530,14 @@ def latest_feedback_sql(columns: list[str]) -> str:
             "AS latest FROM feedback_log GROUP BY request_id) newest")
 
 
+def scored_sql(relation: str) -> str:
+    """``relation`` (rows with a ``request_id``) with each request's latest feedback joined: ``quality_score``,
+    and ``thumbs_up`` as 1.0 / 0.0 (empty without feedback), the form the analyses take numbers in."""
+    return (f"SELECT r.*, f.quality_score, CASE WHEN f.thumbs_up THEN 1.0 WHEN NOT f.thumbs_up THEN 0.0 END "
+            f"AS thumbs_up FROM {relation} r LEFT JOIN ({latest_feedback_sql(['quality_score', 'thumbs_up'])}) f "
+            "ON f.request_id = r.request_id")
+
+
 def register_log_views(con: Any, uri: str, since: date | None = None, until: date | None = None, *,
                        strict: bool = False) -> tuple[list[tuple[str, date, float]], list[tuple[str, date, float]]]:
     """Views over a request log on a DuckDB connection: ``requests_log`` and ``feedback_log`` (as stored,

@@ -64,9 +64,14 @@ def parse_duration(text: str, what: str) -> timedelta:
     return timedelta(**{units[unit]: amount})
 
 
+def is_table(source: str) -> bool:
+    """A CSV / Parquet / JSONL table (by its suffix), not a request-log location."""
+    return source.lower().endswith(TABLE_SUFFIXES)
+
+
 def _read(source: str, model: str | None, since: datetime, until: datetime) -> pa.Table:
     lower = source.lower()
-    if not lower.endswith(TABLE_SUFFIXES):
+    if not is_table(source):
         from tasks.request_log import load_requests
 
         frame = load_requests(source, model=model, since=since, until=until, columns=COLUMNS)

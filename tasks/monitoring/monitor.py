@@ -20,6 +20,7 @@ from tasks.monitoring.checks import VersionCheck, check_version, resolve_thresho
 from tasks.monitoring.data import LogColumns, load_columns, micros
 from tasks.monitoring.keys import monitor_result_key
 
+ENGINES = ("duckdb", "arrow")
 SERIES_METRICS = ("quality_score", "error_rate", "latency_p95_ms", "cost_per_1k_usd")
 _LOG_BINS = 16  # latency histogram bins per doubling, for the chart's per-bucket p95 (about 4% resolution)
 HIST_BINS = 64 * _LOG_BINS
@@ -129,8 +130,7 @@ def series_at(start_us: int, bucket_hours: int, versions: dict[int, dict[str, li
 
 def monitor_columns(cols: LogColumns, *, now: datetime, window: timedelta, baseline: timedelta,
                     thresholds: dict[str, dict[str, float]] | None = None, min_users: int = 30,
-                    alpha: float = 0.05, evaluations: dict[tuple[str, int], dict[str, Any]] | None = None,
-                    models: list[str] | None = None) -> MonitorReport:
+                    alpha: float = 0.05, models: list[str] | None = None) -> MonitorReport:
     """Decide every (model, version) that served in the window (rows must lie in ``[now - window - baseline, now)``)."""
     current_from, start = now - window, now - window - baseline
     order, bounds, pairs = _groups(cols, micros(current_from))
@@ -152,7 +152,6 @@ def monitor_columns(cols: LogColumns, *, now: datetime, window: timedelta, basel
             own = len(np.unique(cols.user[base])) >= min_users
             check = check_version(name, version, cols, base if own else pooled, cur, "version" if own else "model",
                                   limits, min_users=min_users, alpha=alpha)
-            check.evaluation = (evaluations or {}).get((name, version))
             checks.append(check)
         series = _series(cols, idx_by_version, micros(start), micros(now)) if idx_by_version else None
         add_model(report, name, checks, served, series)
@@ -195,7 +194,7 @@ def _evaluations(registry: Registry, names: list[str]) -> dict[tuple[str, int], 
 def run_monitor(registry: Registry | None, *, logs: str, model: str | None = None, window: timedelta,
                 baseline: timedelta, now: datetime | None = None,
                 thresholds: dict[str, dict[str, float]] | None = None, min_users: int = 30, alpha: float = 0.05,
-                environment: str = "production") -> MonitorReport:
+                environment: str = "production", engine: str = "duckdb") -> MonitorReport:
     """Monitor one model (or every model in the registry and the log) over ``logs``.
 
     Args:
@@ -204,7 +203,11 @@ def run_monitor(registry: Registry | None, *, logs: str, model: str | None = Non
         model: one registered model name; None for all.
         window: the current window; baseline: the window before it.
         thresholds: ``{model: {metric: threshold}}`` overriding the defaults.
+        engine: ``duckdb`` (filters, join and aggregation in SQL: ``tasks.monitoring.engine``) or ``arrow``
+            (the rows as numpy columns: the reference).
     """
+    if engine not in ENGINES:
+        raise InvalidInput(f"unknown engine {engine!r}; one of {', '.join(ENGINES)}", field="engine")
     if not 0 < alpha < 1 or min_users < 2:
         raise InvalidInput("alpha must be in (0, 1) and min users at least 2", field="alpha")
     now = (now or datetime.now(UTC)).astimezone(UTC)
@@ -216,16 +219,31 @@ def run_monitor(registry: Registry | None, *, logs: str, model: str | None = Non
             registry = None
     if model is not None and registry is not None and model not in names:
         raise ModelNotFound(f"model {model!r} not found in {registry.uri}")
-    cols = load_columns(logs, since=now - window - baseline, until=now, model=model, environment=environment)
-    evaluations: dict[tuple[str, int], dict[str, Any]] = {}
-    if registry is not None:
-        try:
-            evaluations = _evaluations(registry, [model] if model else names)
-        except RegistryError:
-            evaluations = {}
-    return monitor_columns(cols, now=now, window=window, baseline=baseline, thresholds=thresholds,
-                           min_users=min_users, alpha=alpha, evaluations=evaluations,
-                           models=[model] if model else names)
+    if engine == "duckdb":
+        from tasks.monitoring.engine import monitor_sql
+
+        report = monitor_sql(logs, now=now, window=window, baseline=baseline, model=model, environment=environment,
+                             thresholds=thresholds, min_users=min_users, alpha=alpha,
+                             models=[model] if model else names)
+    else:
+        cols = load_columns(logs, since=now - window - baseline, until=now, model=model, environment=environment)
+        report = monitor_columns(cols, now=now, window=window, baseline=baseline, thresholds=thresholds,
+                                 min_users=min_users, alpha=alpha, models=[model] if model else names)
+    _attach_evaluations(registry, report, [model] if model else names)
+    return report
+
+
+def _attach_evaluations(registry: Registry | None, report: MonitorReport, names: list[str]) -> None:
+    """Each checked version's newest evaluation record (none without a registry, or when it is unreadable)."""
+    if registry is None:
+        return
+    try:
+        evaluations = _evaluations(registry, names)
+    except RegistryError:
+        return
+    for model in report.models:
+        for check in model.versions:
+            check.evaluation = evaluations.get((model.model, check.version))
 
 
 def record_results(registry: Registry, report: MonitorReport) -> list[str]:
