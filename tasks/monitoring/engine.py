@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -41,35 +41,30 @@ if TYPE_CHECKING:
 # The per-user hash aggregation is the peak; one thread keeps one copy of it (as the A/B engine does).
 THREADS = 1
 MEMORY_LIMIT = "2GB"  # beyond it DuckDB spills its hash tables to disk
-# per-user sums of a slice: name -> SQL over one row of ``sliced`` (``s`` the slice, ``m`` the row)
-USER_SUMS = {"n": "1.0", "errors": "m.error", "cost1k": "m.cost * 1000", "tokens": "m.tokens",
-             "q_sum": "COALESCE(m.quality, 0.0)", "q_n": "CAST(m.quality IS NOT NULL AS DOUBLE)",
-             "t_sum": "COALESCE(m.thumbs, 0.0)", "t_n": "CAST(m.thumbs IS NOT NULL AS DOUBLE)",
-             "fb": "CAST(m.quality IS NOT NULL OR m.thumbs IS NOT NULL AS DOUBLE)",
-             "ex50": "CAST(COALESCE(m.latency > s.b50, false) AS DOUBLE)",
-             "ex95": "CAST(COALESCE(m.latency > s.b95, false) AS DOUBLE)"}
+# per-row parts of the per-user sums (``PARTS``' numerators and denominators) over ``monitored`` and its
+# ``thresholds`` (the exceedances: against the version's own baseline quantiles ``o``, the model's ``p``)
+ROW_PARTS = {"n": "1.0", "errors": "error", "cost1k": "cost * 1000", "tokens": "tokens",
+             "q_sum": "COALESCE(quality, 0.0)", "q_n": "CAST(quality IS NOT NULL AS DOUBLE)",
+             "t_sum": "COALESCE(thumbs, 0.0)", "t_n": "CAST(thumbs IS NOT NULL AS DOUBLE)",
+             "fb": "CAST(quality IS NOT NULL OR thumbs IS NOT NULL AS DOUBLE)"}
+EXCEEDANCES = {f"ex{q}{b}": f"CAST(COALESCE(latency > {b}{q}, false) AS DOUBLE)" for q in (50, 95) for b in "op"}
+RATIO_METRICS = {m: yx for m, yx in PARTS.items() if not yx[0].startswith("ex")}  # the ratio is known first
+Key = tuple[str, int | None, bool]  # (model, version or None for the model's baseline, current window?)
 
 
 @dataclass
 class Group:
-    """One (model, version) in one window, or (version None) the model's traffic in it."""
+    """One (model, version) in one window, or (version None) the model's traffic in it: its requests, latency
+    quantiles and the row sums of each part (so each ratio of per-user sums is known before its variance)."""
 
     rows: int
-    users: int
     q50: float
     q95: float
+    sums: dict[str, float]
 
 
-@dataclass(frozen=True)
-class Slice:
-    """A slice to aggregate: (model, version or None for the model's pooled baseline, current window?)."""
-
-    model: str
-    version: int | None
-    current: bool
-
-
-def _rows_sql(con: duckdb.DuckDBPyConnection, source: str, since: datetime, until: datetime) -> tuple[str, str | None, dict[str, str]]:
+def _rows_sql(con: duckdb.DuckDBPyConnection, source: str, since: datetime,
+              until: datetime) -> tuple[str, str | None, dict[str, str]]:
     """The input typed as the monitor reads it: (its SELECT, the table's scan or None, the table's types).
 
     A request log is read with its latest feedback joined (``tasks.request_log``); a table through
@@ -79,11 +74,11 @@ def _rows_sql(con: duckdb.DuckDBPyConnection, source: str, since: datetime, unti
         from tasks.request_log import register_log_views, scored_sql
 
         register_log_views(con, source, since.astimezone(UTC).date(), until.astimezone(UTC).date())
-        return ("SELECT model, CAST(version AS DOUBLE) AS version, environment, user_id, timestamp, "
-                "CAST(latency_ms AS DOUBLE) AS latency_ms, CAST(cost_usd AS DOUBLE) AS cost_usd, "
-                "CAST(error AS DOUBLE) AS error, CAST(input_tokens AS DOUBLE) AS input_tokens, "
-                "CAST(output_tokens AS DOUBLE) AS output_tokens, quality_score, thumbs_up "
-                f"FROM ({scored_sql('requests_log')}) scored", None, {})
+        return ("SELECT model, CAST(version AS DOUBLE) AS version_number, environment AS env_text, user_id, "
+                "COALESCE(epoch_us(timestamp), 0) AS ts_us, CAST(latency_ms AS DOUBLE) AS latency_ms, "
+                "CAST(cost_usd AS DOUBLE) AS cost_usd, CAST(error AS DOUBLE) AS error, "
+                "CAST(input_tokens AS DOUBLE) AS input_tokens, CAST(output_tokens AS DOUBLE) AS output_tokens, "
+                f"quality_score, thumbs_up FROM ({scored_sql('requests_log')}) scored", None, {})
     scan, types = table_scan(con, source)
     missing = [c for c in REQUIRED if c not in types]
     if missing:
@@ -91,7 +86,7 @@ def _rows_sql(con: duckdb.DuckDBPyConnection, source: str, since: datetime, unti
                            field=missing[0])
     env = 'CAST("environment" AS VARCHAR)' if "environment" in types else "CAST(NULL AS VARCHAR)"
     return (f"SELECT *, {number_sql('version', types['version'])} AS version_number, {env} AS env_text "
-            f"FROM ({typed_view(scan, types, extra=('version', 'environment'))}) typed", scan, types)
+            f"FROM ({typed_view(scan, types, extra=('version', 'environment'), epoch=True)}) typed", scan, types)
 
 
 def _open(con: duckdb.DuckDBPyConnection, source: str, *, since: datetime, until: datetime, current_from: datetime,
@@ -101,17 +96,15 @@ def _open(con: duckdb.DuckDBPyConnection, source: str, *, since: datetime, until
     scores) and ``cur``, whether a row is in the current window. Parquet is scanned in place by each query;
     a text table or a request log is read once into a temporary table of the selected rows."""
     select, scan, types = _rows_sql(con, source, since, until)
-    version, env = ("version_number", "env_text") if scan is not None else ("version", "environment")
-    ts = "epoch_us(timestamp)"
-    where = [f"{ts} >= {micros(since)}", f"{ts} < {micros(until)}", "model IS NOT NULL",
-             f"{version} IS NOT NULL", f"isfinite({version})"]
+    where = [f"ts_us >= {micros(since)}", f"ts_us < {micros(until)}", "model IS NOT NULL",
+             "version_number IS NOT NULL", "isfinite(version_number)"]
     if model is not None:
         where.append(f"model = {quote(model)}")
     if environment is not None and (scan is None or "environment" in types):
-        where.append(f"COALESCE({env}, 'production') = {quote(environment)}")
+        where.append(f"COALESCE(env_text, 'production') = {quote(environment)}")
     kind = "VIEW" if source.lower().endswith(".parquet") else "TEMP TABLE"
-    sql = (f"CREATE {kind} monitored AS SELECT model, CAST(trunc({version}) AS BIGINT) AS version, user_id, "
-           f"{ts} AS ts, {ts} >= {micros(current_from)} AS cur, COALESCE(latency_ms, 0.0) AS latency, "
+    sql = (f"CREATE {kind} monitored AS SELECT model, CAST(trunc(version_number) AS BIGINT) AS version, user_id, "
+           f"ts_us AS ts, ts_us >= {micros(current_from)} AS cur, COALESCE(latency_ms, 0.0) AS latency, "
            "COALESCE(cost_usd, 0.0) AS cost, COALESCE(error, 0.0) AS error, "
            "COALESCE(input_tokens, 0.0) + COALESCE(output_tokens, 0.0) AS tokens, quality_score AS quality, "
            f"thumbs_up AS thumbs FROM ({select}) typed_rows WHERE {' AND '.join(where)}")
@@ -134,65 +127,98 @@ def _readable(con: duckdb.DuckDBPyConnection, source: str, scan: str | None, typ
             raise
 
 
-def _groups(con: duckdb.DuckDBPyConnection, source: str) -> dict[tuple[str, int | None, bool], Group]:
-    """Requests, users (each anonymous request a user of its own) and latency quantiles per (model, version,
-    window) and per (model, window); checks that the scores lie in [0, 1]."""
-    rows = run(con, """SELECT model, version, cur, COUNT(*), COUNT(DISTINCT user_id) + COUNT(*) FILTER (WHERE
-user_id IS NULL), quantile_cont(latency, [0.5, 0.95]), MIN(quality), MAX(quality), MIN(thumbs), MAX(thumbs)
-FROM monitored GROUP BY GROUPING SETS ((model, version, cur), (model, cur))""", source).fetchall()
-    for i, name in ((6, "quality_score"), (8, "thumbs_up")):
+def _groups(con: duckdb.DuckDBPyConnection, source: str) -> dict[Key, Group]:
+    """Requests, latency quantiles and row sums per (model, version, window) and per (model, window); checks
+    that the scores lie in [0, 1]. One scan."""
+    sums = ", ".join(f"SUM({sql})" for sql in ROW_PARTS.values())
+    rows = run(con, f"""SELECT model, version, cur, COUNT(*), quantile_cont(latency, [0.5, 0.95]), {sums},
+MIN(quality), MAX(quality), MIN(thumbs), MAX(thumbs) FROM monitored GROUP BY GROUPING SETS ((model, version, cur),
+(model, cur))""", source).fetchall()
+    low = 5 + len(ROW_PARTS)
+    for i, name in ((low, "quality_score"), (low + 2, "thumbs_up")):
         if any(r[i] is not None and (r[i] < 0 or r[i + 1] > 1) for r in rows):
             raise InvalidInput(f"{name} must be in [0, 1]", file=source, field=name)
     return {(str(r[0]), None if r[1] is None else int(r[1]), bool(r[2])):
-            Group(int(r[3]), int(r[4]), float(r[5][0]), float(r[5][1])) for r in rows}
+            Group(int(r[3]), float(r[4][0]), float(r[4][1]),
+                  {k: float(v or 0.0) for k, v in zip(ROW_PARTS, r[5:low], strict=True)}) for r in rows}
 
 
-def _create_slices(con: duckdb.DuckDBPyConnection, source: str, slices: list[Slice],
-                   thresholds: list[tuple[float, float]]) -> None:
-    """Table ``slices`` (their number, key and the baseline latency quantiles the exceedances count against)
-    and view ``sliced``: each row of ``monitored`` once per slice it belongs to, as per-row metric parts."""
+def _register(con: duckdb.DuckDBPyConnection, source: str, name: str, columns: dict[str, Any]) -> None:
+    """A small Python table as DuckDB temporary table ``name``."""
     import pyarrow as pa
 
-    table = pa.table({"slice": list(range(len(slices))), "model": [s.model for s in slices],
-                      "version": pa.array([s.version for s in slices], pa.int64()),
-                      "cur": [s.current for s in slices],
-                      "b50": pa.array([None if math.isnan(t[0]) else t[0] for t in thresholds], pa.float64()),
-                      "b95": pa.array([None if math.isnan(t[1]) else t[1] for t in thresholds], pa.float64())})
-    con.register("slice_keys", table)
-    run(con, "CREATE TEMP TABLE slices AS SELECT * FROM slice_keys", source)
-    con.unregister("slice_keys")
-    parts = ", ".join(f"{sql} AS {name}" for name, sql in USER_SUMS.items())
-    run(con, f"CREATE VIEW sliced AS SELECT s.slice, m.user_id, {parts} FROM monitored m JOIN slices s "
-             "ON s.model = m.model AND s.cur = m.cur AND (s.version = m.version OR s.version IS NULL)", source)
+    con.register(f"{name}_input", pa.table(columns))
+    run(con, f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_input", source)
+    con.unregister(f"{name}_input")
 
 
-def _slice_stats(con: duckdb.DuckDBPyConnection, source: str, slices: list[Slice],
-                 groups: dict[tuple[str, int | None, bool], Group]) -> list[SliceStats]:
-    """Each slice's per-metric ratio and delta-method variance: the ratios from row sums, then the per-user
-    residuals against them (anonymous requests are users of their own)."""
-    totals = ", ".join(f"SUM({name}) AS {name}" for name in USER_SUMS)
-    run(con, f"CREATE TEMP TABLE ratios AS SELECT slice, {totals} FROM sliced GROUP BY slice", source)
-    ratios = {int(r[0]): dict(zip(USER_SUMS, r[1:], strict=True))
-              for r in run(con, "SELECT * FROM ratios", source).fetchall()}
-    r_sql = {m: f"(t.{y} / NULLIF(t.{x}, 0))" for m, (y, x) in PARTS.items()}
-    resid = ", ".join(f"COUNT(*) FILTER (WHERE u.{x} > 0), COALESCE(SUM((u.{y} - {r_sql[m]} * u.{x}) ** 2) "
-                      f"FILTER (WHERE u.{x} > 0), 0)" for m, (y, x) in PARTS.items())
-    users = run(con, f"""SELECT u.slice, COUNT(*), {resid} FROM (
-  SELECT slice, {totals} FROM sliced
-  GROUP BY slice, user_id, CASE WHEN user_id IS NULL THEN gen_random_uuid() END) u
-JOIN ratios t ON t.slice = u.slice GROUP BY u.slice""", source).fetchall()
-    by_slice = {int(r[0]): r[1:] for r in users}
-    out = []
-    for i, key in enumerate(slices):
-        group = groups.get((key.model, key.version, key.current))
-        row = by_slice.get(i, (0,) + (0, 0.0) * len(PARTS))
-        sums = ratios.get(i, {})
-        metrics = {m: _arm_stat(float(sums.get(y) or 0.0), float(sums.get(x) or 0.0), int(row[1 + 2 * k]),
-                                float(row[2 + 2 * k]))
-                   for k, (m, (y, x)) in enumerate(PARTS.items())}
-        out.append(SliceStats(group.rows if group else 0, int(row[0]), group.q50 if group else math.nan,
-                              group.q95 if group else math.nan, metrics))
-    return out
+def _create_thresholds(con: duckdb.DuckDBPyConnection, source: str, groups: dict[Key, Group],
+                       served: list[tuple[str, int]]) -> None:
+    """Table ``thresholds``: per served version its own baseline's latency quantiles and its model's, and
+    table ``ratios``: each group's ratio per metric (``y / x`` of its row sums); views ``version_rows`` (the
+    served versions' rows) and ``model_rows`` (their models' rows) with the quantiles their exceedances count
+    against."""
+    import pyarrow as pa
+
+    def quantile(key: Key, which: str) -> float | None:
+        group = groups.get(key)
+        return None if group is None else getattr(group, which)
+
+    _register(con, source, "thresholds", {
+        "model": pa.array([m for m, _ in served], pa.string()), "version": pa.array([v for _, v in served], pa.int64()),
+        **{f"{b}{q}": pa.array([quantile((m, v if b == "o" else None, False), f"q{q}") for m, v in served],
+                               pa.float64()) for q in (50, 95) for b in "op"}})
+    keys = list(groups)
+    _register(con, source, "ratios", {
+        "model": pa.array([k[0] for k in keys], pa.string()), "version": pa.array([k[1] for k in keys], pa.int64()),
+        "cur": pa.array([k[2] for k in keys], pa.bool_()),
+        **{f"r_{m}": pa.array([_ratio(groups[k].sums, y, x) for k in keys], pa.float64())
+           for m, (y, x) in RATIO_METRICS.items()}})
+    run(con, "CREATE VIEW version_rows AS SELECT m.*, t.o50, t.o95, t.p50, t.p95 FROM monitored m "
+             "JOIN thresholds t ON t.model = m.model AND t.version = m.version", source)
+    run(con, "CREATE VIEW model_rows AS SELECT m.*, t.p50, t.p95 FROM monitored m JOIN (SELECT DISTINCT model, "
+             "p50, p95 FROM thresholds) t ON t.model = m.model", source)
+
+
+def _ratio(sums: dict[str, float], y: str, x: str) -> float | None:
+    return sums[y] / sums[x] if sums[x] else None
+
+
+def _user_level(con: duckdb.DuckDBPyConnection, source: str, relation: str, keys: str, where: str,
+                ex: list[str]) -> dict[Key, tuple]:
+    """Per group of ``keys`` (``version`` may be None: the model's baseline) over the rows of ``relation``
+    matching ``where``: users; per ratio metric the users with a denominator and ``sum((y - r x)^2)`` over
+    per-user sums; per exceedance in ``ex`` ``sum(y)``, ``sum(y^2)``, ``sum(x y)``, ``sum(x^2)`` (integers:
+    exact). Anonymous requests are users of their own. One scan."""
+    parts = {**ROW_PARTS, **{e: EXCEEDANCES[e] for e in ex}}
+    sums = ", ".join(f"SUM({sql}) AS {name}" for name, sql in parts.items())
+    single = ", ".join(f"{sql} AS {name}" for name, sql in parts.items())
+    resid = [f"COUNT(*) FILTER (WHERE u.{x} > 0), COALESCE(SUM((u.{y} - r.r_{m} * u.{x}) ** 2) "
+             f"FILTER (WHERE u.{x} > 0), 0)" for m, (y, x) in RATIO_METRICS.items()]
+    moments = [f"SUM(u.{e}), SUM(u.{e} * u.{e}), SUM(u.n * u.{e}), SUM(u.n * u.n)" for e in ex]
+    version = "version" if "version" in keys else "CAST(NULL AS BIGINT) AS version"
+    rows = run(con, f"""SELECT u.model, u.version, u.cur, COUNT(*), {', '.join(resid + moments)} FROM (
+  SELECT model, {version}, cur, {sums} FROM {relation} WHERE {where} AND user_id IS NOT NULL GROUP BY {keys}, user_id
+  UNION ALL SELECT model, {version}, cur, {single} FROM {relation} WHERE {where} AND user_id IS NULL) u
+JOIN ratios r ON r.model = u.model AND r.version IS NOT DISTINCT FROM u.version AND r.cur = u.cur
+GROUP BY u.model, u.version, u.cur""", source).fetchall()
+    return {(str(r[0]), None if r[1] is None else int(r[1]), bool(r[2])): r for r in rows}
+
+
+def _slice(row: tuple | None, group: Group | None, ex: int) -> SliceStats:
+    """A slice's statistics from its ``_user_level`` row; ``ex``: which pair of exceedances (p50, p95) is its.
+    No row: an empty slice (a new model's first version has no baseline)."""
+    if row is None or group is None:
+        return SliceStats(0, 0, math.nan, math.nan, {m: stats.ArmStat(math.nan, math.nan, 0) for m in PARTS})
+    metrics = {}
+    for k, (m, (y, x)) in enumerate(RATIO_METRICS.items()):
+        metrics[m] = _arm_stat(group.sums[y], group.sums[x], int(row[4 + 2 * k]), float(row[5 + 2 * k]))
+    first = 4 + 2 * len(RATIO_METRICS) + 8 * ex
+    for k, m in enumerate(("latency_p50_ms", "latency_p95_ms")):
+        sy, syy, sxy, sxx = (float(v or 0.0) for v in row[first + 4 * k:first + 4 * k + 4])
+        r = sy / group.rows if group.rows else math.nan
+        metrics[m] = _arm_stat(sy, float(group.rows), int(row[3]), syy - 2 * r * sxy + r * r * sxx)
+    return SliceStats(group.rows, int(row[3]), group.q50, group.q95, metrics)
 
 
 def _arm_stat(sy: float, sx: float, n: int, resid2: float) -> stats.ArmStat:
@@ -212,35 +238,57 @@ def _series(con: duckdb.DuckDBPyConnection, source: str, start_us: int, end_us: 
     bucket_hours, buckets, width = buckets_of(start_us, end_us)
     bucket = f"LEAST(GREATEST((ts - {start_us}) // {width}, 0), {buckets - 1})"
     lbin = f"CAST(floor(LEAST(GREATEST(log2(latency + 1) * {_LOG_BINS}, 0), {HIST_BINS - 1})) AS BIGINT)"
-    rows = run(con, f"""SELECT model, version, b, lbin, COUNT(*), COUNT(quality), SUM(quality), SUM(error), SUM(cost)
+    cols = run(con, f"""SELECT model, version, b, lbin, COUNT(*) AS n, COUNT(quality) AS q_n,
+COALESCE(SUM(quality), 0) AS q_sum, COALESCE(SUM(error), 0) AS errors, COALESCE(SUM(cost), 0) AS cost
 FROM (SELECT model, version, {bucket} AS b, {lbin} AS lbin, quality, error, cost FROM monitored) binned
-GROUP BY GROUPING SETS ((model, version, b), (model, version, b, lbin))""", source).fetchall()
-    sums: dict[tuple[str, int], np.ndarray] = {}
-    hists: dict[tuple[str, int], np.ndarray] = {}
-    for model, version, b, lbin, n, q_n, q_sum, errors, cost in rows:
-        key = (str(model), int(version))
-        if lbin is None:
-            sums.setdefault(key, np.zeros((5, buckets)))[:, b] = (n, q_n, q_sum or 0.0, errors or 0.0, cost or 0.0)
-        else:
-            hists.setdefault(key, np.zeros((buckets, HIST_BINS), np.int64))[b, lbin] = n
+GROUP BY GROUPING SETS ((model, version, b), (model, version, b, lbin))""", source).fetchnumpy()
+    keys = list(zip(cols["model"].tolist(), cols["version"].tolist(), strict=True))
+    versions = sorted(set(keys))
+    index = {key: i for i, key in enumerate(versions)}
+    row = np.array([index[k] for k in keys], dtype=np.int64)
+    b = np.asarray(cols["b"], dtype=np.int64)
+    lbin = np.ma.getdata(cols["lbin"]).astype(np.int64)
+    hist_row = ~np.ma.getmaskarray(cols["lbin"])  # the (model, version, bucket, latency bin) grouping set
+    sums = np.zeros((len(versions), 5, buckets))
+    for k, name in enumerate(("n", "q_n", "q_sum", "errors", "cost")):
+        sums[row[~hist_row], k, b[~hist_row]] = np.asarray(cols[name], dtype=np.float64)[~hist_row]
+    hist = np.zeros((len(versions), buckets, HIST_BINS), np.int64)
+    hist[row[hist_row], b[hist_row], lbin[hist_row]] = np.asarray(cols["n"], dtype=np.int64)[hist_row]
     out: dict[str, dict[int, dict[str, list[float | None]]]] = {}
-    for (model, version), s in sorted(sums.items()):
-        out.setdefault(model, {})[version] = series_values(s[0], s[1], s[2], s[3], s[4], hists[(model, version)])
+    for i, (model, version) in enumerate(versions):
+        out.setdefault(str(model), {})[int(version)] = series_values(*sums[i], hist[i])
     return {model: series_at(start_us, bucket_hours, versions) for model, versions in out.items()}
 
 
-def _plan(groups: dict[tuple[str, int | None, bool], Group],
-          min_users: int) -> dict[str, list[tuple[int, Slice, Slice]]]:
-    """Per model, each version that served in the window: (version, its baseline slice, its current slice);
-    the baseline is the version's own earlier traffic when it has ``min_users`` users, else the model's."""
-    plan: dict[str, list[tuple[int, Slice, Slice]]] = {}
-    for (model, version, current), _ in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
-        if version is None or not current:
-            continue
-        own = groups.get((model, version, False))
-        base = Slice(model, version, False) if own and own.users >= min_users else Slice(model, None, False)
-        plan.setdefault(model, []).append((version, base, Slice(model, version, True)))
-    return plan
+def _checks(con: duckdb.DuckDBPyConnection, source: str, groups: dict[Key, Group], min_users: int,
+            thresholds: dict[str, dict[str, float]] | None, alpha: float) -> dict[str, list[VersionCheck]]:
+    """Each served version's decision: its windows' per-user statistics in one scan, then, for the models
+    where a version has too few users in its own baseline, the model's baseline in another."""
+    served = sorted((m, v) for m, v, current in groups if v is not None and current)
+    if not served:
+        return {}
+    _create_thresholds(con, source, groups, served)
+    own = _user_level(con, source, "version_rows", "model, version, cur", "TRUE", ["ex50o", "ex95o", "ex50p", "ex95p"])
+    pooled_models = sorted({m for m, v in served if _users(own.get((m, v, False))) < min_users})
+    pooled: dict[Key, tuple] = {}
+    if pooled_models:
+        names = ", ".join(quote(m) for m in pooled_models)
+        pooled = _user_level(con, source, "model_rows", "model, cur", f"NOT cur AND model IN ({names})",
+                             ["ex50p", "ex95p"])
+    out: dict[str, list[VersionCheck]] = {}
+    for m, v in served:
+        limits = resolve_thresholds((thresholds or {}).get(m))
+        if _users(own.get((m, v, False))) >= min_users:
+            base, kind = _slice(own[(m, v, False)], groups[(m, v, False)], 0), "version"
+        else:
+            base, kind = _slice(pooled.get((m, None, False)), groups.get((m, None, False)), 0), "model"
+        cur = _slice(own[(m, v, True)], groups[(m, v, True)], 0 if kind == "version" else 1)
+        out.setdefault(m, []).append(decide(m, v, base, cur, kind, limits, min_users=min_users, alpha=alpha))
+    return out
+
+
+def _users(row: tuple | None) -> int:
+    return int(row[3]) if row is not None else 0
 
 
 def monitor_sql(source: str, *, now: datetime, window: timedelta, baseline: timedelta, model: str | None = None,
@@ -259,34 +307,13 @@ def monitor_sql(source: str, *, now: datetime, window: timedelta, baseline: time
                             environment=environment)
         with _readable(con, source, scan, types):
             groups = _groups(con, source)
-            plan = _plan(groups, min_users)
-            slices = sorted({s for versions in plan.values() for _, base, cur in versions for s in (base, cur)},
-                            key=lambda s: (s.model, s.version or 0, s.current))
-            index = {s: i for i, s in enumerate(slices)}
-            quantiles = [_baseline_quantiles(groups, s, plan) for s in slices]
-            computed = []
-            if slices:
-                _create_slices(con, source, slices, quantiles)
-                computed = _slice_stats(con, source, slices, groups)
+            checks = _checks(con, source, groups, min_users, thresholds, alpha)
             series = _series(con, source, micros(start), micros(now))
     finally:
         con.close()
     report = new_report(now, window, baseline)
     for name in sorted({m for m, _, _ in groups} | set(models or [])):
-        limits = resolve_thresholds((thresholds or {}).get(name))
-        checks: list[VersionCheck] = []
-        for version, base, cur in plan.get(name, []):
-            checks.append(decide(name, version, computed[index[base]], computed[index[cur]],
-                                 "model" if base.version is None else "version", limits, min_users=min_users,
-                                 alpha=alpha))
-        add_model(report, name, checks, [c.version for c in checks], series.get(name))
+        resolve_thresholds((thresholds or {}).get(name))  # bad thresholds are bad input even without traffic
+        versions = checks.get(name, [])
+        add_model(report, name, versions, [c.version for c in versions], series.get(name))
     return report
-
-
-def _baseline_quantiles(groups: dict[tuple[str, int | None, bool], Group], key: Slice,
-                        plan: dict[str, list[tuple[int, Slice, Slice]]]) -> tuple[float, float]:
-    """The latency quantiles a slice's exceedances count against: its baseline's (a current slice's baseline
-    is the one its version is compared with)."""
-    base = key if not key.current else next(b for v, b, _ in plan[key.model] if v == key.version)
-    group = groups.get((base.model, base.version, base.current))
-    return (group.q50, group.q95) if group else (math.nan, math.nan)
