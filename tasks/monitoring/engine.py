@@ -43,7 +43,7 @@ THREADS = 1
 MEMORY_LIMIT = "2GB"  # beyond it DuckDB spills its hash tables to disk
 # per-row parts of the per-user sums (``PARTS``' numerators and denominators) over ``monitored`` and its
 # ``thresholds`` (the exceedances: against the version's own baseline quantiles ``o``, the model's ``p``)
-ROW_PARTS = {"n": "1.0", "errors": "error", "cost1k": "cost * 1000", "tokens": "tokens",
+ROW_PARTS = {"n": "CAST(1 AS DOUBLE)", "errors": "error", "cost1k": "cost * 1000", "tokens": "tokens",
              "q_sum": "COALESCE(quality, 0.0)", "q_n": "CAST(quality IS NOT NULL AS DOUBLE)",
              "t_sum": "COALESCE(thumbs, 0.0)", "t_n": "CAST(thumbs IS NOT NULL AS DOUBLE)",
              "fb": "CAST(quality IS NOT NULL OR thumbs IS NOT NULL AS DOUBLE)"}
@@ -61,6 +61,7 @@ class Group:
     q50: float
     q95: float
     sums: dict[str, float]
+    anonymous: int = 0  # requests without a user id
 
 
 def _rows_sql(con: duckdb.DuckDBPyConnection, source: str, since: datetime,
@@ -132,15 +133,15 @@ def _groups(con: duckdb.DuckDBPyConnection, source: str) -> dict[Key, Group]:
     that the scores lie in [0, 1]. One scan."""
     sums = ", ".join(f"SUM({sql})" for sql in ROW_PARTS.values())
     rows = run(con, f"""SELECT model, version, cur, COUNT(*), quantile_cont(latency, [0.5, 0.95]), {sums},
-MIN(quality), MAX(quality), MIN(thumbs), MAX(thumbs) FROM monitored GROUP BY GROUPING SETS ((model, version, cur),
-(model, cur))""", source).fetchall()
+MIN(quality), MAX(quality), MIN(thumbs), MAX(thumbs), COUNT(*) - COUNT(user_id) FROM monitored
+GROUP BY GROUPING SETS ((model, version, cur), (model, cur))""", source).fetchall()
     low = 5 + len(ROW_PARTS)
     for i, name in ((low, "quality_score"), (low + 2, "thumbs_up")):
         if any(r[i] is not None and (r[i] < 0 or r[i + 1] > 1) for r in rows):
             raise InvalidInput(f"{name} must be in [0, 1]", file=source, field=name)
     return {(str(r[0]), None if r[1] is None else int(r[1]), bool(r[2])):
             Group(int(r[3]), float(r[4][0]), float(r[4][1]),
-                  {k: float(v or 0.0) for k, v in zip(ROW_PARTS, r[5:low], strict=True)}) for r in rows}
+                  {k: float(v or 0.0) for k, v in zip(ROW_PARTS, r[5:low], strict=True)}, int(r[-1])) for r in rows}
 
 
 def _register(con: duckdb.DuckDBPyConnection, source: str, name: str, columns: dict[str, Any]) -> None:
@@ -185,21 +186,24 @@ def _ratio(sums: dict[str, float], y: str, x: str) -> float | None:
 
 
 def _user_level(con: duckdb.DuckDBPyConnection, source: str, relation: str, keys: str, where: str,
-                ex: list[str]) -> dict[Key, tuple]:
+                ex: list[str], *, anonymous: bool) -> dict[Key, tuple]:
     """Per group of ``keys`` (``version`` may be None: the model's baseline) over the rows of ``relation``
     matching ``where``: users; per ratio metric the users with a denominator and ``sum((y - r x)^2)`` over
     per-user sums; per exceedance in ``ex`` ``sum(y)``, ``sum(y^2)``, ``sum(x y)``, ``sum(x^2)`` (integers:
-    exact). Anonymous requests are users of their own. One scan."""
+    exact). Anonymous requests (``anonymous``: there are some) are users of their own. One scan (two with
+    anonymous requests)."""
     parts = {**ROW_PARTS, **{e: EXCEEDANCES[e] for e in ex}}
     sums = ", ".join(f"SUM({sql}) AS {name}" for name, sql in parts.items())
     single = ", ".join(f"{sql} AS {name}" for name, sql in parts.items())
-    resid = [f"COUNT(*) FILTER (WHERE u.{x} > 0), COALESCE(SUM((u.{y} - r.r_{m} * u.{x}) ** 2) "
+    resid = [f"COUNT(*) FILTER (WHERE u.{x} > 0), COALESCE(SUM((u.{y} - r.r_{m} * u.{x}) * (u.{y} - r.r_{m} * u.{x})) "
              f"FILTER (WHERE u.{x} > 0), 0)" for m, (y, x) in RATIO_METRICS.items()]
     moments = [f"SUM(u.{e}), SUM(u.{e} * u.{e}), SUM(u.n * u.{e}), SUM(u.n * u.n)" for e in ex]
     version = "version" if "version" in keys else "CAST(NULL AS BIGINT) AS version"
-    rows = run(con, f"""SELECT u.model, u.version, u.cur, COUNT(*), {', '.join(resid + moments)} FROM (
-  SELECT model, {version}, cur, {sums} FROM {relation} WHERE {where} AND user_id IS NOT NULL GROUP BY {keys}, user_id
-  UNION ALL SELECT model, {version}, cur, {single} FROM {relation} WHERE {where} AND user_id IS NULL) u
+    users = f"SELECT model, {version}, cur, {sums} FROM {relation} WHERE {where} GROUP BY {keys}, user_id"
+    if anonymous:  # the group of no user id is replaced by one user per request
+        users = (f"{users} HAVING user_id IS NOT NULL UNION ALL SELECT model, {version}, cur, {single} "
+                 f"FROM {relation} WHERE {where} AND user_id IS NULL")
+    rows = run(con, f"""SELECT u.model, u.version, u.cur, COUNT(*), {', '.join(resid + moments)} FROM ({users}) u
 JOIN ratios r ON r.model = u.model AND r.version IS NOT DISTINCT FROM u.version AND r.cur = u.cur
 GROUP BY u.model, u.version, u.cur""", source).fetchall()
     return {(str(r[0]), None if r[1] is None else int(r[1]), bool(r[2])): r for r in rows}
@@ -268,13 +272,18 @@ def _checks(con: duckdb.DuckDBPyConnection, source: str, groups: dict[Key, Group
     if not served:
         return {}
     _create_thresholds(con, source, groups, served)
-    own = _user_level(con, source, "version_rows", "model, version, cur", "TRUE", ["ex50o", "ex95o", "ex50p", "ex95p"])
+    anonymous = any(g.anonymous for g in groups.values())
+    # the literal lists reach the Parquet reader, which then decodes the other columns of those rows only
+    versions = ", ".join(str(v) for v in sorted({v for _, v in served}))
+    own = _user_level(con, source, "version_rows", "model, version, cur", f"version IN ({versions}) AND model IN "
+                      f"({', '.join(quote(m) for m in sorted({m for m, _ in served}))})",
+                      ["ex50o", "ex95o", "ex50p", "ex95p"], anonymous=anonymous)
     pooled_models = sorted({m for m, v in served if _users(own.get((m, v, False))) < min_users})
     pooled: dict[Key, tuple] = {}
     if pooled_models:
         names = ", ".join(quote(m) for m in pooled_models)
         pooled = _user_level(con, source, "model_rows", "model, cur", f"NOT cur AND model IN ({names})",
-                             ["ex50p", "ex95p"])
+                             ["ex50p", "ex95p"], anonymous=anonymous)
     out: dict[str, list[VersionCheck]] = {}
     for m, v in served:
         limits = resolve_thresholds((thresholds or {}).get(m))
