@@ -189,15 +189,14 @@ def _user_level(con: duckdb.DuckDBPyConnection, source: str, relation: str, keys
                 ex: list[str], *, anonymous: bool) -> dict[Key, tuple]:
     """Per group of ``keys`` (``version`` may be None: the model's baseline) over the rows of ``relation``
     matching ``where``: users; per ratio metric the users with a denominator and ``sum((y - r x)^2)`` over
-    per-user sums; per exceedance in ``ex`` ``sum(y)``, ``sum(y^2)``, ``sum(x y)``, ``sum(x^2)`` (integers:
+    per-user sums; ``sum(n^2)`` and per exceedance in ``ex`` ``sum(y)``, ``sum(y^2)``, ``sum(n y)`` (integers:
     exact). Anonymous requests (``anonymous``: there are some) are users of their own. One scan (two with
     anonymous requests)."""
     parts = {**ROW_PARTS, **{e: EXCEEDANCES[e] for e in ex}}
     sums = ", ".join(f"SUM({sql}) AS {name}" for name, sql in parts.items())
     single = ", ".join(f"{sql} AS {name}" for name, sql in parts.items())
-    resid = [f"COUNT(*) FILTER (WHERE u.{x} > 0), COALESCE(SUM((u.{y} - r.r_{m} * u.{x}) * (u.{y} - r.r_{m} * u.{x})) "
-             f"FILTER (WHERE u.{x} > 0), 0)" for m, (y, x) in RATIO_METRICS.items()]
-    moments = [f"SUM(u.{e}), SUM(u.{e} * u.{e}), SUM(u.n * u.{e}), SUM(u.n * u.n)" for e in ex]
+    resid = [_residuals(m, y, x) for m, (y, x) in RATIO_METRICS.items()]
+    moments = ["SUM(u.n * u.n)", *(f"SUM(u.{e}), SUM(u.{e} * u.{e}), SUM(u.n * u.{e})" for e in ex)]
     version = "version" if "version" in keys else "CAST(NULL AS BIGINT) AS version"
     users = f"SELECT model, {version}, cur, {sums} FROM {relation} WHERE {where} GROUP BY {keys}, user_id"
     if anonymous:  # the group of no user id is replaced by one user per request
@@ -209,6 +208,14 @@ GROUP BY u.model, u.version, u.cur""", source).fetchall()
     return {(str(r[0]), None if r[1] is None else int(r[1]), bool(r[2])): r for r in rows}
 
 
+def _residuals(metric: str, y: str, x: str) -> str:
+    """SQL of a metric's users with a denominator and their ``sum((y - r x)^2)`` (every user has requests)."""
+    square = f"(u.{y} - r.r_{metric} * u.{x}) * (u.{y} - r.r_{metric} * u.{x})"
+    if x == "n":
+        return f"COUNT(*), COALESCE(SUM({square}), 0)"
+    return f"COUNT(*) FILTER (WHERE u.{x} > 0), COALESCE(SUM({square}) FILTER (WHERE u.{x} > 0), 0)"
+
+
 def _slice(row: tuple | None, group: Group | None, ex: int) -> SliceStats:
     """A slice's statistics from its ``_user_level`` row; ``ex``: which pair of exceedances (p50, p95) is its.
     No row: an empty slice (a new model's first version has no baseline)."""
@@ -217,9 +224,10 @@ def _slice(row: tuple | None, group: Group | None, ex: int) -> SliceStats:
     metrics = {}
     for k, (m, (y, x)) in enumerate(RATIO_METRICS.items()):
         metrics[m] = _arm_stat(group.sums[y], group.sums[x], int(row[4 + 2 * k]), float(row[5 + 2 * k]))
-    first = 4 + 2 * len(RATIO_METRICS) + 8 * ex
+    sxx_at = 4 + 2 * len(RATIO_METRICS)
+    sxx, first = float(row[sxx_at] or 0.0), sxx_at + 1 + 6 * ex
     for k, m in enumerate(("latency_p50_ms", "latency_p95_ms")):
-        sy, syy, sxy, sxx = (float(v or 0.0) for v in row[first + 4 * k:first + 4 * k + 4])
+        sy, syy, sxy = (float(v or 0.0) for v in row[first + 3 * k:first + 3 * k + 3])
         r = sy / group.rows if group.rows else math.nan
         metrics[m] = _arm_stat(sy, float(group.rows), int(row[3]), syy - 2 * r * sxy + r * r * sxx)
     return SliceStats(group.rows, int(row[3]), group.q50, group.q95, metrics)
