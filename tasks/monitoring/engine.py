@@ -249,26 +249,25 @@ def _series(con: duckdb.DuckDBPyConnection, source: str, start_us: int, end_us: 
 
     bucket_hours, buckets, width = buckets_of(start_us, end_us)
     bucket = f"LEAST(GREATEST((ts - {start_us}) // {width}, 0), {buckets - 1})"
-    lbin = f"CAST(floor(LEAST(GREATEST(log2(latency + 1) * {_LOG_BINS}, 0), {HIST_BINS - 1})) AS BIGINT)"
+    latency_bin = f"CAST(floor(LEAST(GREATEST(log2(latency + 1) * {_LOG_BINS}, 0), {HIST_BINS - 1})) AS BIGINT)"
     cols = run(con, f"""SELECT model, version, b, lbin, COUNT(*) AS n, COUNT(quality) AS q_n,
 COALESCE(SUM(quality), 0) AS q_sum, COALESCE(SUM(error), 0) AS errors, COALESCE(SUM(cost), 0) AS cost
-FROM (SELECT model, version, {bucket} AS b, {lbin} AS lbin, quality, error, cost FROM monitored) binned
-GROUP BY GROUPING SETS ((model, version, b), (model, version, b, lbin))""", source).fetchnumpy()
+FROM (SELECT model, version, {bucket} AS b, {latency_bin} AS lbin, quality, error, cost FROM monitored) binned
+GROUP BY model, version, b, lbin""", source).fetchnumpy()
     keys = list(zip(cols["model"].tolist(), cols["version"].tolist(), strict=True))
-    versions = sorted(set(keys))
-    index = {key: i for i, key in enumerate(versions)}
+    charted = sorted(set(keys))
+    index = {key: i for i, key in enumerate(charted)}
     row = np.array([index[k] for k in keys], dtype=np.int64)
     b = np.asarray(cols["b"], dtype=np.int64)
-    lbin = np.ma.getdata(cols["lbin"]).astype(np.int64)
-    hist_row = ~np.ma.getmaskarray(cols["lbin"])  # the (model, version, bucket, latency bin) grouping set
-    sums = np.zeros((len(versions), 5, buckets))
+    sums = np.zeros((5, len(charted), buckets))  # a bucket's sums are its latency bins' sums
     for k, name in enumerate(("n", "q_n", "q_sum", "errors", "cost")):
-        sums[row[~hist_row], k, b[~hist_row]] = np.asarray(cols[name], dtype=np.float64)[~hist_row]
-    hist = np.zeros((len(versions), buckets, HIST_BINS), np.int64)
-    hist[row[hist_row], b[hist_row], lbin[hist_row]] = np.asarray(cols["n"], dtype=np.int64)[hist_row]
+        np.add.at(sums[k], (row, b), np.asarray(cols[name], dtype=np.float64))
+    hist = np.zeros((len(charted), buckets, HIST_BINS), np.int64)
+    hist[row, b, np.asarray(cols["lbin"], dtype=np.int64)] = np.asarray(cols["n"], dtype=np.int64)
     out: dict[str, dict[int, dict[str, list[float | None]]]] = {}
-    for i, (model, version) in enumerate(versions):
-        out.setdefault(str(model), {})[int(version)] = series_values(*sums[i], hist[i])
+    for i, (model, version) in enumerate(charted):
+        out.setdefault(str(model), {})[int(version)] = series_values(sums[0][i], sums[1][i], sums[2][i], sums[3][i],
+                                                                     sums[4][i], hist[i])
     return {model: series_at(start_us, bucket_hours, versions) for model, versions in out.items()}
 
 
