@@ -259,9 +259,10 @@ GROUP BY model, version, b, lbin""", source).fetchnumpy()
     index = {key: i for i, key in enumerate(charted)}
     row = np.array([index[k] for k in keys], dtype=np.int64)
     b = np.asarray(cols["b"], dtype=np.int64)
-    sums = np.zeros((5, len(charted), buckets))  # a bucket's sums are its latency bins' sums
-    for k, name in enumerate(("n", "q_n", "q_sum", "errors", "cost")):
-        np.add.at(sums[k], (row, b), np.asarray(cols[name], dtype=np.float64))
+    cell = row * buckets + b  # a bucket's sums are its latency bins' sums
+    sums = [np.bincount(cell, weights=np.asarray(cols[name], dtype=np.float64),
+                        minlength=len(charted) * buckets).reshape(len(charted), buckets)
+            for name in ("n", "q_n", "q_sum", "errors", "cost")]
     hist = np.zeros((len(charted), buckets, HIST_BINS), np.int64)
     hist[row, b, np.asarray(cols["lbin"], dtype=np.int64)] = np.asarray(cols["n"], dtype=np.int64)
     out: dict[str, dict[int, dict[str, list[float | None]]]] = {}
