@@ -1,4 +1,5 @@
-"""Monitor input: the request log (or a CSV / Parquet / JSONL table) as numpy columns, read once.
+"""Monitor input of the Arrow engine (``engine="arrow"``, the reference of ``tasks.monitoring.engine``): the
+request log (or a CSV / Parquet / JSONL table) as numpy columns, read once.
 
 Only the columns the monitor needs are read; model, environment and user ids are dictionary-encoded so
 that 10 million rows never become Python objects.
