@@ -4,12 +4,16 @@ feedback join, the latency quantiles and the per-user sums run in SQL; only per-
 A *slice* is a set of rows one statistic is about: a version's current window, its own baseline, or the
 model's pooled baseline (every version's earlier traffic). Four aggregations, each one scan:
 
-1. per (model, version, window) and per (model, window): requests, users, latency median and p95;
-2. per needed slice: the sums of each metric's numerator and denominator (their ratio ``r``), with the
-   latency exceedances counted against the baseline's quantiles (known from 1.);
-3. per needed slice: users with a denominator and ``sum((y - r x)^2)`` over per-user sums ``(y, x)``:
-   the delta-method variance, computed in two passes (as the Arrow engine does), not from raw moments;
-4. per (model, version, chart bucket [, latency bin]): the chart's sums and latency histogram.
+1. per (model, version, window) and per (model, window): requests, latency median and p95, the row sums of
+   each metric's numerator and denominator (so each ratio ``r`` is known first), the scores' bounds;
+2. per served version and window, over per-user sums (the latency exceedances counted against the
+   version's own baseline quantiles and against the model's): users, and per metric the users with a
+   denominator and ``sum((y - r x)^2)``: the delta-method variance in two passes, as the Arrow engine
+   computes it, not from raw moments; the exceedances are integer counts, so ``sum(y^2)``, ``sum(n y)``
+   and ``sum(n^2)`` give theirs exactly;
+3. only when a served version has fewer than ``min_users`` users in its own baseline: the same over the
+   model's baseline, per (model, user);
+4. per (model, version, chart bucket, latency bin): the chart's sums and latency histogram.
 
 ``tasks.monitoring.data.load_columns`` with ``monitor.monitor_columns`` (``engine="arrow"``) is the reference.
 """
@@ -281,7 +285,7 @@ def _checks(con: duckdb.DuckDBPyConnection, source: str, groups: dict[Key, Group
         return {}
     _create_thresholds(con, source, groups, served)
     anonymous = any(g.anonymous for g in groups.values())
-    # the literal lists reach the Parquet reader, which then decodes the other columns of those rows only
+    # only the served versions' rows reach the join and the per-user aggregation
     versions = ", ".join(str(v) for v in sorted({v for _, v in served}))
     own = _user_level(con, source, "version_rows", "model, version, cur", f"version IN ({versions}) AND model IN "
                       f"({', '.join(quote(m) for m in sorted({m for m, _ in served}))})",
@@ -305,6 +309,7 @@ def _checks(con: duckdb.DuckDBPyConnection, source: str, groups: dict[Key, Group
 
 
 def _users(row: tuple | None) -> int:
+    """Users of a ``_user_level`` row (none without a row: no traffic)."""
     return int(row[3]) if row is not None else 0
 
 
