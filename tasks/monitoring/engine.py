@@ -77,9 +77,10 @@ def _rows_sql(con: duckdb.DuckDBPyConnection, source: str, since: datetime,
     ``tasks.ab.scan`` with the request-log columns' types (version as a number, environment as text).
     """
     if not is_table(source):
-        from tasks.request_log import register_log_views, scored_sql
+        from tasks.request_log import register_log_views, scored_sql, skipped_in_views
 
-        register_log_views(con, source, since.astimezone(UTC).date(), until.astimezone(UTC).date())
+        files = register_log_views(con, source, since.astimezone(UTC).date(), until.astimezone(UTC).date())
+        skipped_in_views(con, source, *files)
         return ("SELECT model, CAST(version AS DOUBLE) AS version_number, environment AS env_text, user_id, "
                 "COALESCE(epoch_us(timestamp), 0) AS ts_us, CAST(latency_ms AS DOUBLE) AS latency_ms, "
                 "CAST(cost_usd AS DOUBLE) AS cost_usd, CAST(error AS DOUBLE) AS error, "
@@ -249,7 +250,11 @@ def _arm_stat(sy: float, sx: float, n: int, resid2: float) -> stats.ArmStat:
 
 
 def _series(con: duckdb.DuckDBPyConnection, source: str, start_us: int, end_us: int) -> dict[str, Series]:
-    """The chart per model: per (version, bucket) the sums and the latency histogram, aggregated in SQL."""
+    """The chart per model: per (version, bucket) the sums and the latency histogram, aggregated in SQL.
+
+    A bucket's sums are their own grouping (not their latency bins' sums): added in the rows' order, as the
+    reference adds them, so that the values rounded to 6 places round alike.
+    """
     from tasks.monitoring.monitor import _LOG_BINS, HIST_BINS, buckets_of, series_at, series_values
 
     bucket_hours, buckets, width = buckets_of(start_us, end_us)
@@ -258,22 +263,23 @@ def _series(con: duckdb.DuckDBPyConnection, source: str, start_us: int, end_us: 
     cols = run(con, f"""SELECT model, version, b, lbin, COUNT(*) AS n, COUNT(quality) AS q_n,
 COALESCE(SUM(quality), 0) AS q_sum, COALESCE(SUM(error), 0) AS errors, COALESCE(SUM(cost), 0) AS cost
 FROM (SELECT model, version, {bucket} AS b, {latency_bin} AS lbin, quality, error, cost FROM monitored) binned
-GROUP BY model, version, b, lbin""", source).fetchnumpy()
+GROUP BY GROUPING SETS ((model, version, b), (model, version, b, lbin))""", source).fetchnumpy()
     keys = list(zip(cols["model"].tolist(), cols["version"].tolist(), strict=True))
     charted = sorted(set(keys))
     index = {key: i for i, key in enumerate(charted)}
     row = np.array([index[k] for k in keys], dtype=np.int64)
     b = np.asarray(cols["b"], dtype=np.int64)
-    cell = row * buckets + b  # a bucket's sums are its latency bins' sums
-    sums = [np.bincount(cell, weights=np.asarray(cols[name], dtype=np.float64),
-                        minlength=len(charted) * buckets).reshape(len(charted), buckets)
-            for name in ("n", "q_n", "q_sum", "errors", "cost")]
+    in_hist = ~np.ma.getmaskarray(cols["lbin"])  # rows of the (model, version, bucket, latency bin) grouping
+    sums = np.zeros((5, len(charted), buckets))
+    for k, name in enumerate(("n", "q_n", "q_sum", "errors", "cost")):
+        sums[k, row[~in_hist], b[~in_hist]] = np.asarray(cols[name], dtype=np.float64)[~in_hist]
     hist = np.zeros((len(charted), buckets, HIST_BINS), np.int64)
-    hist[row, b, np.asarray(cols["lbin"], dtype=np.int64)] = np.asarray(cols["n"], dtype=np.int64)
+    hist[row[in_hist], b[in_hist], np.ma.getdata(cols["lbin"]).astype(np.int64)[in_hist]] = \
+        np.asarray(cols["n"], dtype=np.int64)[in_hist]
     out: dict[str, dict[int, dict[str, list[float | None]]]] = {}
     for i, (model, version) in enumerate(charted):
-        out.setdefault(str(model), {})[int(version)] = series_values(sums[0][i], sums[1][i], sums[2][i], sums[3][i],
-                                                                     sums[4][i], hist[i])
+        out.setdefault(str(model), {})[int(version)] = series_values(sums[0, i], sums[1, i], sums[2, i], sums[3, i],
+                                                                     sums[4, i], hist[i])
     return {model: series_at(start_us, bucket_hours, versions) for model, versions in out.items()}
 
 
