@@ -1,9 +1,10 @@
 """Monitoring benchmark: the monitor over a 10,000,000-row request log across 50 versions (Parquet), and the
 drift probe's calibration rates and its own overhead beside the provider calls it makes.
 
-Run: ``.venv/bin/python bench/monitor_bench.py [--quick] [--rows N] [--runs N]``.
+Run: ``.venv/bin/python bench/monitor_bench.py [--quick] [--rows N] [--runs N] [--engine duckdb|arrow|both]``.
 
-The monitor runs in a fresh child process so that its peak RSS (VmHWM) is its own.
+The monitor runs in a fresh child process per engine so that its peak RSS (VmHWM) is its own; by default the
+DuckDB engine is measured beside the Arrow reference (the previous path) and the ratio printed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -78,15 +80,27 @@ def build(rows: int) -> Path:
     return path
 
 
-def child(path: str) -> None:
+def child(path: str, engine: str) -> None:
     from tasks.monitoring.monitor import run_monitor
 
     t0, c0 = time.perf_counter(), time.process_time()
-    report = run_monitor(None, logs=path, window=timedelta(hours=24), baseline=timedelta(days=7), now=NOW)
+    report = run_monitor(None, logs=path, window=timedelta(hours=24), baseline=timedelta(days=7), now=NOW,
+                         engine=engine)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     versions = sum(len(m.series.versions) for m in report.models if m.series)
     degraded = sorted({f"{f['model']}@{f['version']}" for f in report.findings})
-    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "peak_mb": peak_mb(), "versions": versions, "degraded": degraded}))
+    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "peak_mb": peak_mb(), "versions": versions,
+                      "degraded": degraded, "status": {f"{m.model}@{c.version}": c.status for m in report.models
+                                                       for c in m.versions}}))
+
+
+def run_child(path: Path, engine: str) -> dict[str, Any]:
+    """One monitor run in a fresh process (its own peak RSS), with the load average when it ended."""
+    out = subprocess.run([sys.executable, __file__, "--child", str(path), "--engine", engine], capture_output=True,
+                         text=True, check=True).stdout
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    result["load"] = os.getloadavg()[0]
+    return result
 
 
 def probe_overhead(runs: int) -> dict[str, float]:
@@ -122,22 +136,30 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument("--runs", type=int, default=None, help="Seeded probe runs per scenario (default 200)")
+    parser.add_argument("--engine", choices=["duckdb", "arrow", "both"], default="both",
+                        help="The monitor's engine (default both: DuckDB beside the Arrow reference)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child)
+        child(args.child, args.engine)
         return
     rows = args.rows or (1_000_000 if args.quick else 10_000_000)
     t0 = time.perf_counter()
     path = build(rows)
     print(f"# Monitor over a {rows:,}-row request log, {MODELS * VERSIONS} versions "
           f"({path.stat().st_size / 1e6:.0f} MB Parquet; built or cached in {time.perf_counter() - t0:.1f} s)")
-    out = subprocess.run([sys.executable, __file__, "--child", str(path)], capture_output=True, text=True,
-                         check=True).stdout
-    m = json.loads(out.strip().splitlines()[-1])
-    print(f"modelctl monitor, Parquet   {m['seconds']:7.2f} s wall, {m['cpu_seconds']:.2f} s CPU   peak RSS "
-          f"{m['peak_mb']:6.0f} MB   (target < 10 s, < 2 GB)  versions charted={m['versions']} "
-          f"degraded={m['degraded']}   (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    engines = ["duckdb", "arrow"] if args.engine == "both" else [args.engine]
+    results = {engine: run_child(path, engine) for engine in engines}
+    for engine, m in results.items():
+        label = "DuckDB (default)" if engine == "duckdb" else "Arrow (reference)"
+        print(f"modelctl monitor, {label:<17} {m['seconds']:7.2f} s wall, {m['cpu_seconds']:.2f} s CPU   peak RSS "
+              f"{m['peak_mb']:6.0f} MB   (target < 10 s, < 2 GB)  versions charted={m['versions']} "
+              f"degraded={m['degraded']}   (load average {m['load']:.1f} on {os.cpu_count()} cores)")
+    if len(results) == 2:
+        duck, ref = results["duckdb"], results["arrow"]
+        print(f"DuckDB / Arrow: wall x{float(duck['seconds']) / float(ref['seconds']):.2f}, "
+              f"peak RSS x{float(duck['peak_mb']) / float(ref['peak_mb']):.2f}; "
+              f"same statuses: {duck['status'] == ref['status']}")
 
     from tasks.monitoring.simulate import calibrate
 

@@ -523,6 +523,21 @@ def _skipped_jsonl(con: Any, files: list[tuple[str, date, float]], schema: pa.Sc
     return int(row[0]) if row else 0
 
 
+def skipped_in_views(con: Any, uri: str, req_files: list[tuple[str, date, float]],
+                     fb_files: list[tuple[str, date, float]]) -> int:
+    """How many unreadable lines the tolerant views of ``register_log_views`` leave out (logged, as
+    ``load_requests`` does, so that a reader on the views does not skip them silently)."""
+    skipped = _skipped_jsonl(con, req_files, REQUEST_SCHEMA) + _skipped_jsonl(con, fb_files, FEEDBACK_SCHEMA)
+    warn_skipped(uri, skipped)
+    return skipped
+
+
+def warn_skipped(uri: str, skipped: int) -> None:
+    """The warning for unreadable lines skipped in a request log."""
+    if skipped:
+        log.warning("request log %s: skipped %d unreadable line(s) (torn or malformed)", uri, skipped)
+
+
 def latest_feedback_sql(columns: list[str]) -> str:
     """The latest feedback row per request_id: one hash aggregation (``arg_max``), no sort."""
     cols = [c for c in dict.fromkeys(columns) if c != "request_id"]
@@ -530,6 +545,14 @@ def latest_feedback_sql(columns: list[str]) -> str:
     picked = ", ".join(f"latest.{c} AS {c}" for c in cols)
     return (f"SELECT request_id, {picked} FROM (SELECT request_id, arg_max(struct_pack({packed}), timestamp) "
             "AS latest FROM feedback_log GROUP BY request_id) newest")
+
+
+def scored_sql(relation: str) -> str:
+    """``relation`` (rows with a ``request_id``) with each request's latest feedback joined: ``quality_score``,
+    and ``thumbs_up`` as 1.0 / 0.0 (empty without feedback), the form the analyses take numbers in."""
+    return (f"SELECT r.*, f.quality_score, CASE WHEN f.thumbs_up THEN 1.0 WHEN NOT f.thumbs_up THEN 0.0 END "
+            f"AS thumbs_up FROM {relation} r LEFT JOIN ({latest_feedback_sql(['quality_score', 'thumbs_up'])}) f "
+            "ON f.request_id = r.request_id")
 
 
 def register_log_views(con: Any, uri: str, since: date | None = None, until: date | None = None, *,
@@ -630,8 +653,7 @@ def load_requests(uri: str | None = None, model: str | None = None, since: str |
         with contextlib.suppress(duckdb.InvalidInputException, duckdb.ConversionException):
             result = query.run(where, strict=True)
     table, skipped = result if result is not None else query.run(where, strict=False)
-    if skipped:
-        log.warning("request log %s: skipped %d unreadable line(s) (torn or malformed)", uri, skipped)
+    warn_skipped(uri, skipped)
     types = dict(REQUEST_FIELDS) | dict(FEEDBACK_FIELDS)
     schema = pa.schema([(c, types[c]) for c in [*req_cols, *fb_cols]])
     table = table.select(schema.names)

@@ -110,12 +110,10 @@ def _summaries(con: duckdb.DuckDBPyConnection, source: str, reduced: Reduced) ->
 def _open_requests(con: duckdb.DuckDBPyConnection, source: str) -> tuple[str | None, dict[str, str]]:
     """The ``requests`` relation over ``source``: the table's scan (None for a request log) and its types."""
     if not is_table(source):
-        from tasks.request_log import latest_feedback_sql, register_log_views
+        from tasks.request_log import register_log_views, scored_sql
 
         register_log_views(con, source)  # the latest feedback row per request gives its scores
-        run(con, "CREATE VIEW scored_requests AS SELECT r.*, f.quality_score, CASE WHEN f.thumbs_up THEN 1.0 "
-                 f"WHEN NOT f.thumbs_up THEN 0.0 END AS thumbs_up FROM requests r LEFT JOIN "
-                 f"({latest_feedback_sql(list(SCORES))}) f ON f.request_id = r.request_id", source)
+        run(con, f"CREATE VIEW scored_requests AS {scored_sql('requests')}", source)
         return None, {name: "" for name in (*STRINGS, "timestamp", *NUMBERS) if name not in SCORES}
     scan, types = table_scan(con, source)
     missing = [c for c in REQUIRED if c not in types]

@@ -77,15 +77,32 @@ def timestamp_sql(kind: str | None, *, cast: str = "CAST") -> str:
     return f"COALESCE({value}, {EPOCH_SQL})"
 
 
-def typed_view(scan: str, types: dict[str, str], *, extra: tuple[str, ...] = ()) -> str:
-    """``SELECT`` of the request-log columns with the types the statement expects."""
+def epoch_us_sql(kind: str | None) -> str:
+    """The ``timestamp`` column as microseconds since the epoch (UTC; a missing time is 0, as in the reference).
+
+    A stored time is read as is: casting a ``TIMESTAMPTZ`` to ``TIMESTAMP`` first goes through the time-zone
+    library for every row (about 1.2 s per 10 M rows), for the same number.
+    """
+    if kind is None:
+        return "0"
+    if kind.startswith("TIMESTAMP"):
+        return 'COALESCE(epoch_us("timestamp"), 0)'
+    return f"COALESCE(epoch_us({timestamp_sql(kind)}), 0)"
+
+
+def typed_view(scan: str, types: dict[str, str], *, extra: tuple[str, ...] = (), epoch: bool = False) -> str:
+    """``SELECT`` of the request-log columns with the types the statement expects; ``epoch``: the time as
+    ``ts_us``, microseconds since the epoch (``epoch_us_sql``), instead of a ``timestamp``."""
     cols = []
     for name in STRINGS:  # a VARCHAR column is passed as is: a no-op cast would still cost a copy per row
         if name not in types:
             cols.append(f"CAST(NULL AS VARCHAR) AS {name}")
         else:
             cols.append(f'"{name}" AS {name}' if types[name] == "VARCHAR" else f'CAST("{name}" AS VARCHAR) AS {name}')
-    cols.append(f"{timestamp_sql(types.get('timestamp'))} AS timestamp")
+    if epoch:
+        cols.append(f"{epoch_us_sql(types.get('timestamp'))} AS ts_us")
+    else:
+        cols.append(f"{timestamp_sql(types.get('timestamp'))} AS timestamp")
     tokens = [c for c in ("input_tokens", "output_tokens") if c in types]
     for name in NUMBERS:
         if name in ("input_tokens", "output_tokens") and name not in types and tokens:

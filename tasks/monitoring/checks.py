@@ -18,7 +18,7 @@ Default thresholds: quality and thumbs-up rate -3% relative, error rate +1 point
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -41,7 +41,7 @@ DEFAULT_THRESHOLDS: dict[str, tuple[str, float | None]] = {
     "cost_per_1k_usd": ("relative", 0.20), "tokens_per_request": ("relative", 0.25),
     "feedback_rate": ("relative", None)}
 FEEDBACK_METRICS = ("quality_score", "thumbs_up_rate")
-_PARTS = {"quality_score": ("q_sum", "q_n"), "thumbs_up_rate": ("t_sum", "t_n"), "error_rate": ("errors", "n"),
+PARTS = {"quality_score": ("q_sum", "q_n"), "thumbs_up_rate": ("t_sum", "t_n"), "error_rate": ("errors", "n"),
           "latency_p50_ms": ("ex50", "n"), "latency_p95_ms": ("ex95", "n"), "cost_per_1k_usd": ("cost1k", "n"),
           "tokens_per_request": ("tokens", "n"), "feedback_rate": ("fb", "n")}
 
@@ -84,11 +84,15 @@ class VersionCheck:
 
 
 @dataclass
-class Rows:
-    """Row indices of one slice of the log and the per-user sums over them."""
+class SliceStats:
+    """One slice of the log (a version's window or a baseline): its requests, users, latency quantiles and,
+    per metric, the ratio of per-user sums with its delta-method variance: all the decision needs."""
 
-    idx: np.ndarray
-    sums: dict[str, np.ndarray] = field(default_factory=dict)
+    rows: int
+    users: int
+    q50: float
+    q95: float
+    metrics: dict[str, stats.ArmStat]
 
 
 def resolve_thresholds(overrides: dict[str, float] | None) -> dict[str, tuple[str, float | None]]:
@@ -144,13 +148,9 @@ def _harmful_change(spec: Metric, kind: str, baseline: float, current: float) ->
     return current / baseline - 1, worse
 
 
-def _metric(name: str, base: dict[str, np.ndarray], cur: dict[str, np.ndarray], threshold: tuple[str, float | None],
+def _metric(name: str, sb: stats.ArmStat, sc: stats.ArmStat, threshold: tuple[str, float | None],
             min_users: int, shown: tuple[float, float] | None) -> MetricCheck:
     spec = MONITOR_METRICS[name]
-    y_name, x_name = _PARTS[name]
-    kb, kc = base[x_name] > 0, cur[x_name] > 0
-    sb = stats.ratio_level(base[y_name][kb], base[x_name][kb]).stat()
-    sc = stats.ratio_level(cur[y_name][kc], cur[x_name][kc]).stat()
     kind, limit = threshold
     b_value, c_value = shown if shown is not None else (sb.mean, sc.mean)
     test = ("share of requests above the baseline quantile, z-test" if shown is not None
@@ -181,15 +181,32 @@ def _beyond(spec: Metric, check: MetricCheck) -> bool:
     return change is None or abs(change) > check.threshold
 
 
+def slice_stats(sums: dict[str, np.ndarray], rows: int, q50: float, q95: float) -> SliceStats:
+    """A slice's statistics from its per-user sums (the Arrow engine; the DuckDB one aggregates in SQL)."""
+    metrics = {}
+    for name, (y_name, x_name) in PARTS.items():
+        keep = sums[x_name] > 0
+        metrics[name] = stats.ratio_level(sums[y_name][keep], sums[x_name][keep]).stat()
+    return SliceStats(rows, int(len(sums["n"])), q50, q95, metrics)
+
+
 def check_version(model: str, version: int, cols: LogColumns, base_idx: np.ndarray, cur_idx: np.ndarray,
                   baseline_source: str, thresholds: dict[str, tuple[str, float | None]], *, min_users: int,
                   alpha: float) -> VersionCheck:
     """Every metric of one version, window ``cur_idx`` against baseline ``base_idx`` (row indices)."""
     b50, b95 = _quantiles(cols.latency[base_idx])
     c50, c95 = _quantiles(cols.latency[cur_idx])
-    base, cur = user_sums(cols, base_idx, b50, b95), user_sums(cols, cur_idx, b50, b95)
-    shown = {"latency_p50_ms": (b50, c50), "latency_p95_ms": (b95, c95)}
-    checks = [_metric(name, base, cur, thresholds[name], min_users, shown.get(name)) for name in MONITOR_METRICS]
+    base = slice_stats(user_sums(cols, base_idx, b50, b95), int(len(base_idx)), b50, b95)
+    cur = slice_stats(user_sums(cols, cur_idx, b50, b95), int(len(cur_idx)), c50, c95)
+    return decide(model, version, base, cur, baseline_source, thresholds, min_users=min_users, alpha=alpha)
+
+
+def decide(model: str, version: int, base: SliceStats, cur: SliceStats, baseline_source: str,
+           thresholds: dict[str, tuple[str, float | None]], *, min_users: int, alpha: float) -> VersionCheck:
+    """Every metric of one version from both windows' statistics (whichever engine computed them)."""
+    shown = {"latency_p50_ms": (base.q50, cur.q50), "latency_p95_ms": (base.q95, cur.q95)}
+    checks = [_metric(name, base.metrics[name], cur.metrics[name], thresholds[name], min_users, shown.get(name))
+              for name in MONITOR_METRICS]
     decided = [c for c in checks if c.p_value is not None and c.threshold is not None]
     for check, adjusted in zip(decided, stats.holm([float(c.p_value or 1.0) for c in decided]), strict=True):
         check.p_value_adjusted = adjusted
@@ -197,5 +214,4 @@ def check_version(model: str, version: int, cols: LogColumns, base_idx: np.ndarr
             check.status = "degraded"
     status: Status = "degraded" if any(c.status == "degraded" for c in checks) else (
         "ok" if any(c.status == "ok" for c in checks) else "insufficient")
-    return VersionCheck(model, version, status, int(len(cur_idx)), int(len(cur["n"])), baseline_source,
-                        int(len(base_idx)), checks)
+    return VersionCheck(model, version, status, cur.rows, cur.users, baseline_source, base.rows, checks)

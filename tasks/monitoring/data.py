@@ -1,4 +1,5 @@
-"""Monitor input: the request log (or a CSV / Parquet / JSONL table) as numpy columns, read once.
+"""Monitor input of the Arrow engine (``engine="arrow"``, the reference of ``tasks.monitoring.engine``): the
+request log (or a CSV / Parquet / JSONL table) as numpy columns, read once.
 
 Only the columns the monitor needs are read; model, environment and user ids are dictionary-encoded so
 that 10 million rows never become Python objects.
@@ -64,9 +65,14 @@ def parse_duration(text: str, what: str) -> timedelta:
     return timedelta(**{units[unit]: amount})
 
 
+def is_table(source: str) -> bool:
+    """A CSV / Parquet / JSONL table (by its suffix), not a request-log location."""
+    return source.lower().endswith(TABLE_SUFFIXES)
+
+
 def _read(source: str, model: str | None, since: datetime, until: datetime) -> pa.Table:
     lower = source.lower()
-    if not lower.endswith(TABLE_SUFFIXES):
+    if not is_table(source):
         from tasks.request_log import load_requests
 
         frame = load_requests(source, model=model, since=since, until=until, columns=COLUMNS)

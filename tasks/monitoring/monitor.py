@@ -20,8 +20,10 @@ from tasks.monitoring.checks import VersionCheck, check_version, resolve_thresho
 from tasks.monitoring.data import LogColumns, load_columns, micros
 from tasks.monitoring.keys import monitor_result_key
 
+ENGINES = ("duckdb", "arrow")
 SERIES_METRICS = ("quality_score", "error_rate", "latency_p95_ms", "cost_per_1k_usd")
 _LOG_BINS = 16  # latency histogram bins per doubling, for the chart's per-bucket p95 (about 4% resolution)
+HIST_BINS = 64 * _LOG_BINS
 
 
 @dataclass
@@ -78,44 +80,64 @@ def _groups(cols: LogColumns, current_from: int) -> tuple[np.ndarray, np.ndarray
     return order, bounds, pairs
 
 
-def _series(cols: LogColumns, idx_by_version: dict[int, np.ndarray], start_us: int, end_us: int) -> Series:
-    """Per-bucket quality, error rate, p95 latency (log-histogram) and cost per 1k requests per version."""
+def buckets_of(start_us: int, end_us: int) -> tuple[int, int, int]:
+    """The chart's buckets over ``[start, end)``: (hours per bucket, how many, width in microseconds); at most
+    about 200 buckets, so that a long baseline stays readable."""
     hours = max(1, math.ceil((end_us - start_us) / 3_600_000_000))
     bucket_hours = max(1, math.ceil(hours / 200))
-    buckets = math.ceil(hours / bucket_hours)
-    width = bucket_hours * 3_600_000_000
+    return bucket_hours, math.ceil(hours / bucket_hours), bucket_hours * 3_600_000_000
+
+
+def latency_bin(latency: np.ndarray) -> np.ndarray:
+    """The log-histogram bin of each latency (``_LOG_BINS`` per doubling)."""
+    return np.clip(np.log2(latency + 1) * _LOG_BINS, 0, HIST_BINS - 1).astype(np.int64)
+
+
+def series_values(n: np.ndarray, q_n: np.ndarray, q_sum: np.ndarray, errors: np.ndarray, cost: np.ndarray,
+                  hist: np.ndarray) -> dict[str, list[float | None]]:
+    """One version's chart values from its per-bucket sums and latency histogram (``buckets x HIST_BINS``)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        quality = q_sum / q_n
+        error_rate = errors / n
+        cost_1k = cost * 1000 / n
+    first = np.argmax(np.cumsum(hist, axis=1) >= 0.95 * n[:, None], axis=1)
+    p95 = np.where(n > 0, np.exp2((first + 0.5) / _LOG_BINS) - 1, np.nan)
+    return {name: [None if not math.isfinite(v) else round(float(v), 6) for v in values]
+            for name, values in zip(SERIES_METRICS, (quality, error_rate, p95, cost_1k), strict=True)}
+
+
+def _series(cols: LogColumns, idx_by_version: dict[int, np.ndarray], start_us: int, end_us: int) -> Series:
+    """Per-bucket quality, error rate, p95 latency (log-histogram) and cost per 1k requests per version."""
+    bucket_hours, buckets, width = buckets_of(start_us, end_us)
     out: dict[int, dict[str, list[float | None]]] = {}
     for version, idx in idx_by_version.items():
         b = np.clip((cols.ts[idx] - start_us) // width, 0, buckets - 1)
-        n = np.bincount(b, minlength=buckets)
         q = cols.quality[idx]
         q_ok = ~np.isnan(q)
-        q_n = np.bincount(b[q_ok], minlength=buckets)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            quality = np.bincount(b[q_ok], weights=q[q_ok], minlength=buckets) / q_n
-            errors = np.bincount(b, weights=cols.error[idx], minlength=buckets) / n
-            cost = np.bincount(b, weights=cols.cost[idx], minlength=buckets) * 1000 / n
-        lbin = np.clip(np.log2(cols.latency[idx] + 1) * _LOG_BINS, 0, 64 * _LOG_BINS - 1).astype(np.int64)
-        hist = np.bincount(b * 64 * _LOG_BINS + lbin, minlength=buckets * 64 * _LOG_BINS).reshape(buckets, -1)
-        first = np.argmax(np.cumsum(hist, axis=1) >= 0.95 * n[:, None], axis=1)
-        p95 = np.where(n > 0, np.exp2((first + 0.5) / _LOG_BINS) - 1, np.nan)
-        out[version] = {name: [None if not math.isfinite(v) else round(float(v), 6) for v in values]
-                        for name, values in zip(SERIES_METRICS, (quality, errors, p95, cost), strict=True)}
-    return Series(_iso(datetime.fromtimestamp(start_us / 1e6, UTC)), bucket_hours, out)
+        hist = np.bincount(b * HIST_BINS + latency_bin(cols.latency[idx]),
+                           minlength=buckets * HIST_BINS).reshape(buckets, -1)
+        out[version] = series_values(np.bincount(b, minlength=buckets), np.bincount(b[q_ok], minlength=buckets),
+                                     np.bincount(b[q_ok], weights=q[q_ok], minlength=buckets),
+                                     np.bincount(b, weights=cols.error[idx], minlength=buckets),
+                                     np.bincount(b, weights=cols.cost[idx], minlength=buckets), hist)
+    return series_at(start_us, bucket_hours, out)
+
+
+def series_at(start_us: int, bucket_hours: int, versions: dict[int, dict[str, list[float | None]]]) -> Series:
+    """The chart's series starting at ``start_us``."""
+    return Series(_iso(datetime.fromtimestamp(start_us / 1e6, UTC)), bucket_hours, versions)
 
 
 def monitor_columns(cols: LogColumns, *, now: datetime, window: timedelta, baseline: timedelta,
                     thresholds: dict[str, dict[str, float]] | None = None, min_users: int = 30,
-                    alpha: float = 0.05, evaluations: dict[tuple[str, int], dict[str, Any]] | None = None,
-                    models: list[str] | None = None) -> MonitorReport:
+                    alpha: float = 0.05, models: list[str] | None = None) -> MonitorReport:
     """Decide every (model, version) that served in the window (rows must lie in ``[now - window - baseline, now)``)."""
     current_from, start = now - window, now - window - baseline
     order, bounds, pairs = _groups(cols, micros(current_from))
     by_model: dict[str, list[tuple[int, int]]] = {}
     for g, (m, v) in enumerate(pairs):
         by_model.setdefault(cols.models[m], []).append((g, v))
-    report = MonitorReport("ok", {"start": _iso(current_from), "end": _iso(now), "baseline_start": _iso(start),
-                                  "baseline_end": _iso(current_from)})
+    report = new_report(now, window, baseline)
     for name in sorted(set(by_model) | set(models or [])):
         groups = by_model.get(name, [])
         limits = resolve_thresholds((thresholds or {}).get(name))
@@ -130,18 +152,30 @@ def monitor_columns(cols: LogColumns, *, now: datetime, window: timedelta, basel
             own = len(np.unique(cols.user[base])) >= min_users
             check = check_version(name, version, cols, base if own else pooled, cur, "version" if own else "model",
                                   limits, min_users=min_users, alpha=alpha)
-            check.evaluation = (evaluations or {}).get((name, version))
             checks.append(check)
-        status = "degraded" if any(c.status == "degraded" for c in checks) else "ok"
         series = _series(cols, idx_by_version, micros(start), micros(now)) if idx_by_version else None
-        report.models.append(ModelMonitor(name, status, checks, served, series))
-        for c in checks:
-            report.findings += [{"model": name, "version": c.version, "metric": m.metric, "baseline": m.baseline,
-                                 "current": m.current, "p_value": m.p_value_adjusted, "window": report.window,
-                                 "change": m.change, "threshold": m.threshold, "baseline_source": c.baseline_source}
-                                for m in c.metrics if m.status == "degraded"]
-    report.status = "degraded" if report.findings else "ok"
+        add_model(report, name, checks, served, series)
     return report
+
+
+def new_report(now: datetime, window: timedelta, baseline: timedelta) -> MonitorReport:
+    """An empty report over the windows ending at ``now``."""
+    current_from, start = now - window, now - window - baseline
+    return MonitorReport("ok", {"start": _iso(current_from), "end": _iso(now), "baseline_start": _iso(start),
+                                "baseline_end": _iso(current_from)})
+
+
+def add_model(report: MonitorReport, name: str, checks: list[VersionCheck], served: list[int],
+              series: Series | None) -> None:
+    """One model's checks into the report: its status, and a finding per degraded metric."""
+    status = "degraded" if any(c.status == "degraded" for c in checks) else "ok"
+    report.models.append(ModelMonitor(name, status, checks, served, series))
+    for c in checks:
+        report.findings += [{"model": name, "version": c.version, "metric": m.metric, "baseline": m.baseline,
+                             "current": m.current, "p_value": m.p_value_adjusted, "window": report.window,
+                             "change": m.change, "threshold": m.threshold, "baseline_source": c.baseline_source}
+                            for m in c.metrics if m.status == "degraded"]
+    report.status = "degraded" if report.findings else "ok"
 
 
 def _evaluations(registry: Registry, names: list[str]) -> dict[tuple[str, int], dict[str, Any]]:
@@ -160,7 +194,7 @@ def _evaluations(registry: Registry, names: list[str]) -> dict[tuple[str, int], 
 def run_monitor(registry: Registry | None, *, logs: str, model: str | None = None, window: timedelta,
                 baseline: timedelta, now: datetime | None = None,
                 thresholds: dict[str, dict[str, float]] | None = None, min_users: int = 30, alpha: float = 0.05,
-                environment: str = "production") -> MonitorReport:
+                environment: str = "production", engine: str = "duckdb") -> MonitorReport:
     """Monitor one model (or every model in the registry and the log) over ``logs``.
 
     Args:
@@ -169,7 +203,11 @@ def run_monitor(registry: Registry | None, *, logs: str, model: str | None = Non
         model: one registered model name; None for all.
         window: the current window; baseline: the window before it.
         thresholds: ``{model: {metric: threshold}}`` overriding the defaults.
+        engine: ``duckdb`` (filters, join and aggregation in SQL: ``tasks.monitoring.engine``) or ``arrow``
+            (the rows as numpy columns: the reference).
     """
+    if engine not in ENGINES:
+        raise InvalidInput(f"unknown engine {engine!r}; one of {', '.join(ENGINES)}", field="engine")
     if not 0 < alpha < 1 or min_users < 2:
         raise InvalidInput("alpha must be in (0, 1) and min users at least 2", field="alpha")
     now = (now or datetime.now(UTC)).astimezone(UTC)
@@ -181,16 +219,31 @@ def run_monitor(registry: Registry | None, *, logs: str, model: str | None = Non
             registry = None
     if model is not None and registry is not None and model not in names:
         raise ModelNotFound(f"model {model!r} not found in {registry.uri}")
-    cols = load_columns(logs, since=now - window - baseline, until=now, model=model, environment=environment)
-    evaluations: dict[tuple[str, int], dict[str, Any]] = {}
-    if registry is not None:
-        try:
-            evaluations = _evaluations(registry, [model] if model else names)
-        except RegistryError:
-            evaluations = {}
-    return monitor_columns(cols, now=now, window=window, baseline=baseline, thresholds=thresholds,
-                           min_users=min_users, alpha=alpha, evaluations=evaluations,
-                           models=[model] if model else names)
+    if engine == "duckdb":
+        from tasks.monitoring.engine import monitor_sql
+
+        report = monitor_sql(logs, now=now, window=window, baseline=baseline, model=model, environment=environment,
+                             thresholds=thresholds, min_users=min_users, alpha=alpha,
+                             models=[model] if model else names)
+    else:
+        cols = load_columns(logs, since=now - window - baseline, until=now, model=model, environment=environment)
+        report = monitor_columns(cols, now=now, window=window, baseline=baseline, thresholds=thresholds,
+                                 min_users=min_users, alpha=alpha, models=[model] if model else names)
+    _attach_evaluations(registry, report, [model] if model else names)
+    return report
+
+
+def _attach_evaluations(registry: Registry | None, report: MonitorReport, names: list[str]) -> None:
+    """Each checked version's newest evaluation record (none without a registry, or when it is unreadable)."""
+    if registry is None:
+        return
+    try:
+        evaluations = _evaluations(registry, names)
+    except RegistryError:
+        return
+    for model in report.models:
+        for check in model.versions:
+            check.evaluation = evaluations.get((model.model, check.version))
 
 
 def record_results(registry: Registry, report: MonitorReport) -> list[str]:
