@@ -10,7 +10,6 @@ p95 latency per arm are computed in SQL too. ``tasks.ab.data.reduce_table`` (Arr
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,10 +35,6 @@ THREADS = 1
 # Beyond this DuckDB spills its hash tables to disk (out of core) instead of growing. The exact latency
 # quantiles cannot spill (8 bytes per request of an arm), hence 2 GB: 10 M rows peak at 0.8 GB either way.
 MEMORY_LIMIT = "2GB"
-# Users are reduced in passes of about this many rows (each pass keeps the users whose id hashes to it): a
-# hash aggregation past the memory limit spills, and 100 M rows (20 M users) took 103 s and 2.8 GB in one
-# pass against 38 s and 0.42 GB in four (same query, one thread). 10 M rows stay one pass.
-ROWS_PER_PASS = 25_000_000
 
 
 def _filters(experiment_id: str | None, window: Window, has: set[str]) -> Filters:
@@ -164,13 +159,9 @@ def _reduce(con: duckdb.DuckDBPyConnection, source: str, experiment_id: str | No
     check_bounds(con, source, prof, scan, types)
     present = check_groups(prof, source, experiment_id, require_experiment, "experiment_id" in types)
     pre_period = prof.pre_rows > 0
-    relation = "requests" if scan is not None else "scored_requests"
-    parts = max(1, math.ceil(prof.rows / ROWS_PER_PASS))
-    for k in range(parts):
-        statement = user_arms_sql(filters, attribute=attribute, pre_period=pre_period, relation=relation,
-                                  part=(k, parts) if parts > 1 else None)
-        into = "CREATE TEMP TABLE per_user AS" if k == 0 else "INSERT INTO per_user"
-        _converting(con, source, scan, types, f"{into} {statement}")
+    statement = user_arms_sql(filters, attribute=attribute, pre_period=pre_period,
+                              relation="requests" if scan is not None else "scored_requests")
+    _converting(con, source, scan, types, f"CREATE TEMP TABLE per_user AS {statement}")
     if prof.rows and not run(con, "SELECT COUNT(*) FROM per_user", source).fetchall()[0][0]:
         require_users(con, source)
     quantiles = prof.quantiles if prof.quantiles is not None else _attributed_quantiles(con, filters, source)

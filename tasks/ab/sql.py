@@ -140,8 +140,7 @@ FROM in_arms a
 LEFT JOIN pre_period p ON p.user_id = a.user_id"""
 
 
-def user_arms_sql(filters: Filters, *, attribute: bool, pre_period: bool, relation: str = "requests",
-                  part: tuple[int, int] | None = None) -> str:
+def user_arms_sql(filters: Filters, *, attribute: bool, pre_period: bool, relation: str = "requests") -> str:
     """The engine's form of the statement: one row per user (no user id) with ``arm`` (0 control,
     1 treatment, 2 seen in both arms and not attributed), the kept arm's sums (``SUMS``), ``dropped``
     (requests of the other arm, left out by first-exposure attribution) and ``pre_*``.
@@ -150,8 +149,6 @@ def user_arms_sql(filters: Filters, *, attribute: bool, pre_period: bool, relati
     exposure (a tie goes to control) with that arm's sums. The rows are first summed per (bucket, user) —
     the plain query's grouping, whose bucket is a dictionary-encoded variant — and only the few users with
     more than one cell are resolved afterwards: grouping the rows by user with a FILTER per arm cost 1.5x.
-    ``part=(k, parts)``: only the users whose id hashes to ``k`` modulo ``parts`` (DuckDB's ``hash``), so
-    that a log too large for one in-memory aggregation is reduced in passes that each fit.
     """
     arm, pre = row_conditions(filters)
     bucket = f"CASE WHEN COALESCE({arm}, false) THEN r.variant ELSE '' END" if pre_period else "r.variant"
@@ -162,8 +159,7 @@ def user_arms_sql(filters: Filters, *, attribute: bool, pre_period: bool, relati
          COUNT(r.thumbs_up) AS t_n, SUM(r.input_tokens + r.output_tokens) AS tok_sum,
          COUNT(r.input_tokens + r.output_tokens) AS tok_n{first}
   FROM {relation} r
-  WHERE r.user_id IS NOT NULL AND (({arm}){f" OR ({pre})" if pre_period else ""}){
-    f" AND hash(r.user_id) % {part[1]} = {part[0]}" if part else ""}
+  WHERE r.user_id IS NOT NULL AND (({arm}){f" OR ({pre})" if pre_period else ""})
   GROUP BY ALL"""
     firsts = (", MIN(first_at) FILTER (WHERE bucket = 'control') AS c_first, "
               "MIN(first_at) FILTER (WHERE bucket = 'treatment') AS t_first") if attribute else ""

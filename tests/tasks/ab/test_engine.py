@@ -190,23 +190,6 @@ def test_canary_windows_attribute_first_exposure_identically(tmp_path: Path) -> 
     assert analyze(duck, planned_split=0.25).decision == "invalid"
 
 
-@pytest.mark.parametrize("attribute", [False, True])
-def test_a_log_reduced_in_several_passes_gives_identical_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                 attribute: bool) -> None:
-    """A large log is reduced a slice of users per pass (by the hash of the id); every user lands in one
-    slice with all its cells: both arms, first exposure, its pre-period."""
-    import tasks.ab.engine as engine
-
-    path = _canary_table(tmp_path)
-    window = Window(pre_start=START - timedelta(days=14), pre_end=START, model="summarizer",
-                    attribute_first_exposure=attribute)
-    monkeypatch.setattr(engine, "ROWS_PER_PASS", 7_000)  # about a dozen passes over this table
-    ref, duck = both(path, window=window)
-    assert ref["control"].mixed_users > 0 or ref["control"].switched_users > 0
-    same_arms(ref, duck)
-    same_analysis(ref, duck, planned_split=0.25)
-
-
 def test_input_errors_match_the_reference(tmp_path: Path) -> None:
     from registry.errors import InvalidInput
 
