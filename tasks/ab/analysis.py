@@ -29,7 +29,9 @@ from scipy import stats as sps
 from registry.errors import InvalidInput
 from tasks import stats
 from tasks.ab.data import METRIC_SUMS, ArmData
+from tasks.ab.moments import Estimate as _Estimate
 from tasks.ab.moments import SummaryArm
+from tasks.ab.moments import clean as _clean
 
 Arm = ArmData | SummaryArm  # per-user vectors (Arrow engine, --stats file) or the DuckDB engine's sums
 
@@ -128,20 +130,6 @@ def _parts(arm: ArmData, metric: str) -> tuple[np.ndarray, np.ndarray, tuple[np.
     return y[keep], x[keep], pre
 
 
-def _clean(x: float | None) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
-
-
-@dataclass
-class _Estimate:
-    estimator: str
-    sc: stats.ArmStat
-    st: stats.ArmStat
-    raw: dict[str, Any]
-    cuped: dict[str, Any] | None
-    notes: list[str]
-
-
 def _levels(estimator: str, yc: np.ndarray, xc: np.ndarray, yt: np.ndarray, xt: np.ndarray,
             cap_quantile: float) -> tuple[stats.UserLevel, stats.UserLevel, Any]:
     """Per-user influence values on the estimator's scale, and the transform for the covariate."""
@@ -173,8 +161,7 @@ def estimate(metric: str, control: Arm, treatment: Arm, *, estimator: str | None
     spec = METRICS[metric]
     name = estimator or spec.estimator
     if isinstance(control, SummaryArm):
-        parts = control.table.estimate(metric, name, cap_quantile=cap_quantile, use_cuped=use_cuped)
-        return _Estimate(parts.estimator, parts.sc, parts.st, parts.raw, parts.cuped, parts.notes)
+        return control.table.estimate(metric, name, cap_quantile=cap_quantile, use_cuped=use_cuped)
     assert isinstance(treatment, ArmData)
     yc, xc, pre_c = _parts(control, metric)
     yt, xt, pre_t = _parts(treatment, metric)

@@ -35,9 +35,9 @@ MIN_COVARIATE_USERS = 10  # as tasks.stats.cuped
 
 
 @dataclass
-class Parts:
-    """What ``tasks.ab.analysis.estimate`` needs of one metric: the estimator used, both arms' estimates,
-    the raw means, the CUPED figures and notes."""
+class Estimate:
+    """One metric's estimates (``tasks.ab.analysis.estimate``, from vectors or from these sums): the estimator
+    used, both arms' estimates on its scale, the raw means, the CUPED figures and notes."""
 
     estimator: str
     sc: stats.ArmStat
@@ -64,7 +64,7 @@ class UserTable:
         col = self.con.execute(f"SELECT latency / GREATEST(n, 1) AS v FROM per_user WHERE arm = {code}").fetchnumpy()
         return np.asarray(col["v"], dtype=np.float64)
 
-    def estimate(self, metric: str, estimator: str, *, cap_quantile: float, use_cuped: bool) -> Parts:
+    def estimate(self, metric: str, estimator: str, *, cap_quantile: float, use_cuped: bool) -> Estimate:
         """Both arms' estimates of ``metric`` with ``estimator`` (see the module docstring)."""
         y, x = METRIC_SUMS[metric]
         kept = f"FROM per_user WHERE arm IN (0, 1) AND {x} > 0"
@@ -110,7 +110,7 @@ class UserTable:
             sc, st = adjusted.control, adjusted.treatment
             info = {"theta": adjusted.theta, "variance_reduction": adjusted.variance_reduction,
                     "users_with_pre_period": adjusted.users_with_covariate}
-        return Parts(estimator, sc, st, _raw(first), info, notes)
+        return Estimate(estimator, sc, st, _raw(first), info, notes)
 
 
 def num(value: float) -> str:
@@ -150,7 +150,8 @@ def _center(estimator: str, row: tuple[Any, ...] | None, n: int) -> float:
     return float(row[1]) / float(row[2]) if float(row[2]) else math.nan
 
 
-def _clean(value: float | None) -> float | None:
+def clean(value: float | None) -> float | None:
+    """A finite float, or None."""
     return None if value is None or not math.isfinite(value) else float(value)
 
 
@@ -158,7 +159,7 @@ def _raw(first: dict[int, tuple[Any, ...]]) -> dict[str, Any]:
     """The arms' plain means (sum of y over sum of x), as ``tasks.ab.analysis.estimate`` reports them."""
     def mean(a: int) -> float | None:
         row = first.get(a)
-        return _clean(float(row[3]) / float(row[4])) if row is not None and float(row[4] or 0) else None
+        return clean(float(row[3]) / float(row[4])) if row is not None and float(row[4] or 0) else None
 
     raw: dict[str, Any] = {"control_mean": mean(0), "treatment_mean": mean(1)}
     if raw["control_mean"] and raw["treatment_mean"] is not None:
