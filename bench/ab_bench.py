@@ -1,12 +1,12 @@
-"""A/B analysis benchmark: a 10,000,000-row request log (Parquet) reduced per user in DuckDB.
+"""A/B analysis benchmark: ``run_analysis`` (what ``modelctl ab analyze EXP --logs FILE`` runs) over a
+10,000,000-row request log (Parquet): checks, per-user reduction and per-arm sums in DuckDB, then every metric.
 
 Run: ``.venv/bin/python bench/ab_bench.py [--quick] [--rows N] [--big]`` (``--big``: 100,000,000 rows,
 also ``make bench BENCH_ARGS=--big``).
 
 Each measurement runs in a fresh child process so its peak RSS (VmHWM) is its own. Printed beside:
 the plain DuckDB query (per-user sums, nothing else, same filter and DuckDB settings) in the same run
-with the ratio, the Arrow
-reference engine, a naive pandas groupby, the same analysis from CSV, and ``load_requests`` over
+with the ratio, the Arrow reference engine, a naive pandas groupby, the same analysis from CSV, and ``load_requests`` over
 1,000,000 logged records (JSONL and Parquet) against the previous Arrow/pandas reader.
 """
 
