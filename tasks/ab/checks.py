@@ -8,6 +8,7 @@ when the filters leave one group per arm, so no request-level array leaves DuckD
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,15 +40,64 @@ def bounds_of(name: str) -> tuple[float, float]:
     return RANGES.get(name, (0.0, MAX_ABS))
 
 
+# column types whose Parquet footer statistics read as plain numbers
+NUMERIC_TYPES = ("DOUBLE", "FLOAT", "REAL", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT",
+                 "UINTEGER", "UBIGINT", "BOOLEAN")
+
+
+def footer_bounds(con: duckdb.DuckDBPyConnection, scan: str | None, types: dict[str, str],
+                  numbers: list[str]) -> dict[str, tuple[float | None, float | None]]:
+    """The bounds of the numeric columns a Parquet file's footer states for every row group (nothing read).
+
+    A column some row group has no statistics for (or that is not stored as a number) is left out, and
+    the profiling scan takes its bounds. Writers leave NaN out of the statistics; NaN is missing here anyway.
+    """
+    import duckdb
+
+    if scan is None or not scan.startswith("read_parquet("):
+        return {}
+    stored = {n for n in numbers if types.get(n, "").startswith(NUMERIC_TYPES)}
+    try:
+        rows = con.execute("SELECT path_in_schema, COUNT(*) = COUNT(stats_min_value) AND "
+                           "COUNT(*) = COUNT(stats_max_value), list(stats_min_value), list(stats_max_value) "
+                           f"FROM parquet_metadata{scan.removeprefix('read_parquet')} GROUP BY path_in_schema"
+                           ).fetchall()
+    except duckdb.Error:
+        return {}
+    out: dict[str, tuple[float | None, float | None]] = {}
+    for name, complete, lows, highs in rows:
+        if name in stored and complete:
+            try:
+                out[name] = (min(map(_stat, lows)), max(map(_stat, highs)))
+            except ValueError:
+                continue
+    return out
+
+
+def _stat(text: str) -> float:
+    """A footer statistic as a number (booleans as 0/1); NaN is not a bound (ValueError, as unparseable)."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return 1.0 if lowered == "true" else 0.0
+    value = float(text)
+    if math.isnan(value):
+        raise ValueError(text)
+    return value
+
+
 def profile(con: duckdb.DuckDBPyConnection, source: str, numbers: list[str],
-            quantiles_of: Filters | None = None, pre_of: Filters | None = None) -> Profile:
+            quantiles_of: Filters | None = None, pre_of: Filters | None = None,
+            known: dict[str, tuple[float | None, float | None]] | None = None) -> Profile:
     """One scan of ``requests``: the groups, each numeric column's bounds, optional quantiles and pre rows.
 
     With ``quantiles_of``, each arm's median and p95 latency over the rows those filters select (one
-    group per arm: a plain A/B window, where no request is dropped by attribution).
+    group per arm: a plain A/B window, where no request is dropped by attribution). ``known``: bounds
+    already known (``footer_bounds``), not scanned for.
     """
+    known = known or {}
+    scanned = [n for n in numbers if n not in known]
     cols = ["r.variant", "r.experiment_id", "COUNT(*)"]
-    for name in numbers:
+    for name in scanned:
         cols += [f"MIN(r.{name})", f"MAX(r.{name})"]
     if quantiles_of is not None:
         # over the arm's rows, anonymous ones included: testing each user id costs more than the whole
@@ -59,12 +109,12 @@ def profile(con: duckdb.DuckDBPyConnection, source: str, numbers: list[str],
         cols.append(f"COUNT(r.user_id) FILTER (WHERE {row_conditions(pre_of)[1]})")
     groups = run(con, f"SELECT {', '.join(cols)} FROM requests r GROUP BY r.variant, r.experiment_id",
                  source).fetchall()
-    bounds: dict[str, tuple[float | None, float | None]] = {}
-    for i, name in enumerate(numbers):
+    bounds: dict[str, tuple[float | None, float | None]] = dict(known)
+    for i, name in enumerate(scanned):
         lows = [g[3 + 2 * i] for g in groups if g[3 + 2 * i] is not None]
         highs = [g[4 + 2 * i] for g in groups if g[4 + 2 * i] is not None]
         bounds[name] = (min(lows) if lows else None, max(highs) if highs else None)
-    at = 3 + 2 * len(numbers)
+    at = 3 + 2 * len(scanned)
     quantiles: dict[str, dict[float, float | None]] | None = None
     if quantiles_of is not None:
         anonymous = any(g[at + 1] for g in groups)

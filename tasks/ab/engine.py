@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from registry.errors import InvalidInput
-from tasks.ab.checks import Profile, check_bounds, check_groups, locate_text, profile, require_users
+from tasks.ab.checks import (
+    Profile,
+    check_bounds,
+    check_groups,
+    footer_bounds,
+    locate_text,
+    profile,
+    require_users,
+)
 from tasks.ab.data import ARMS, OPTIONAL, REQUIRED, ArmData, Window, is_table
 from tasks.ab.moments import SummaryArm, UserTable
 from tasks.ab.scan import NUMBERS, STRINGS, run, table_scan, typed_view
@@ -202,7 +210,7 @@ def _profiled(con: duckdb.DuckDBPyConnection, source: str, scan: str | None, typ
     import duckdb
 
     try:
-        return profile(con, source, numbers, quantiles_of, pre_of)
+        return profile(con, source, numbers, quantiles_of, pre_of, known=footer_bounds(con, scan, types, numbers))
     except InvalidInput as exc:
         if scan is not None and isinstance(exc.__cause__, duckdb.ConversionException):
             locate_text(con, source, scan, types)

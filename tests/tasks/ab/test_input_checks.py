@@ -120,3 +120,28 @@ def test_running_out_of_memory_is_not_called_bad_input(tmp_path: Path) -> None:
     path = write(generate(users=30000, seed=8), tmp_path / "t.parquet")
     with pytest.raises(MemoryError, match="ran out of memory"):
         load_arms_sql(path, EXP, memory_limit="1MB")
+
+
+@pytest.mark.parametrize(("case", "column", "value", "fragment"),
+                         [c for c in BAD_VALUES if not isinstance(c[2], str)], ids=lambda c: str(c))
+@pytest.mark.parametrize("statistics", [True, False, ["latency_ms", "user_id"]])
+def test_parquet_bounds_from_the_footer_or_a_scan_catch_the_same_values(
+        tmp_path: Path, case: str, column: str, value: Any, fragment: str, statistics: Any) -> None:
+    """A Parquet footer's min/max spare the bounds scan; a file written without them (or with them for some
+    columns only) is scanned: either way the bad value is found and named by row."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = frame_with(column, value)
+    frame[column] = pd.to_numeric(frame[column])
+    path = tmp_path / f"{case}.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, write_statistics=statistics,
+                   row_group_size=15)
+    with pytest.raises(InvalidInput) as exc:
+        load_arms(str(path), EXP)
+    assert exc.value.field == column and fragment in exc.value.message, str(exc.value)
+    assert f"(data row {ROW})" in exc.value.message, str(exc.value)
+    good = tmp_path / "good.parquet"
+    pq.write_table(pa.Table.from_pandas(generate(users=40, seed=3), preserve_index=False), good,
+                   write_statistics=statistics, row_group_size=15)
+    assert load_arms(str(good), EXP)["control"].user_count > 0
