@@ -68,13 +68,7 @@ class UserTable:
         """Both arms' estimates of ``metric`` with ``estimator`` (see the module docstring)."""
         y, x = METRIC_SUMS[metric]
         kept = f"FROM per_user WHERE arm IN (0, 1) AND {x} > 0"
-        notes: list[str] = []
-        cap = math.nan
-        if estimator in ("log", "capped"):
-            smallest, cap = self._rows(f"SELECT MIN({y}), quantile_cont({y} / {x}, {num(cap_quantile)}) {kept}")[0]
-            if estimator == "log" and smallest is not None and smallest <= 0:
-                estimator = "capped"
-                notes.append("log scale needs positive values (some users have 0): capped mean instead")
+        estimator, cap, notes = self._pooled(estimator, y, x, kept, cap_quantile)
         cov = _covariate_sql(estimator, f"pre_{y}", f"pre_{x}", cap) if use_cuped and self.pre_period else None
         value, weight = _value_sql(estimator, y, x, cap)
         first = {int(r[0]): r[1:] for r in self._rows(
@@ -86,23 +80,9 @@ class UserTable:
             scale, cov = "mean", None
             value, weight = _value_sql("mean", y, x, cap)
             first = {a: (row[0], row[3], row[4], *row[3:]) for a, row in first.items()}
-        center = {a: _center(scale, first.get(a), n[a]) for a in (0, 1)}
         observed = sum(int(row[5]) for row in first.values())
         adjust = cov is not None and n[0] >= 2 and n[1] >= 2 and observed >= MIN_COVARIATE_USERS
-        fill = sum(float(row[6] or 0) for row in first.values()) / observed if adjust else 0.0
-        cc_mean = {a: (float(first[a][6] or 0) + (n[a] - int(first[a][5])) * fill) / n[a] if adjust else 0.0
-                   for a in (0, 1)}
-        if scale == "log":
-            u = f"({value}) - {_per_arm(center)}"
-        else:
-            mean_x = {a: float(first[a][2]) / n[a] if n[a] else 1.0 for a in (0, 1)}
-            u = f"(({value}) - {_per_arm(center)} * ({weight})) / {_per_arm(mean_x)}"
-        d = f"COALESCE({cov}, {num(fill)}) - {_per_arm(cc_mean)}" if adjust else "0.0"
-        second = {int(r[0]): r[1:] for r in self._rows(
-            f"SELECT arm, SUM(u * u), SUM(d * d), SUM(u * d) FROM (SELECT arm, {u} AS u, {d} AS d {kept}) "
-            "GROUP BY arm")}
-        part = {a: tuple(float(v or 0) for v in second.get(a, (0.0, 0.0, 0.0))) for a in (0, 1)}
-        sums = {a: stats.CovSums(n[a], center[a], part[a][0], cc_mean[a], part[a][1], part[a][2]) for a in (0, 1)}
+        sums = self._centred(scale, value, weight, cov if adjust else None, first, n, observed, kept)
         sc, st = (stats.level_stat(s.center, s.n, s.uu) for s in (sums[0], sums[1]))
         info = None
         adjusted = stats.cuped_from_sums(sums[0], sums[1], observed) if adjust else None
@@ -111,6 +91,37 @@ class UserTable:
             info = {"theta": adjusted.theta, "variance_reduction": adjusted.variance_reduction,
                     "users_with_pre_period": adjusted.users_with_covariate}
         return Estimate(estimator, sc, st, _raw(first), info, notes)
+
+    def _pooled(self, estimator: str, y: str, x: str, kept: str,
+                cap_quantile: float) -> tuple[str, float, list[str]]:
+        """The estimator actually used (log needs every user positive, else capped) and the cap: the
+        ``cap_quantile`` of per-user means over both arms (NaN when the estimator needs none)."""
+        if estimator not in ("log", "capped"):
+            return estimator, math.nan, []
+        smallest, cap = self._rows(f"SELECT MIN({y}), quantile_cont({y} / {x}, {num(cap_quantile)}) {kept}")[0]
+        if estimator == "log" and smallest is not None and smallest <= 0:
+            return "capped", cap, ["log scale needs positive values (some users have 0): capped mean instead"]
+        return estimator, cap, []
+
+    def _centred(self, scale: str, value: str, weight: str, cov: str | None, first: dict[int, tuple[Any, ...]],
+                 n: dict[int, int], observed: int, kept: str) -> dict[int, stats.CovSums]:
+        """Each arm's second pass, centred on the first pass' estimate: ``sum(u^2)`` of the influence values
+        and, with a covariate ``cov``, ``sum(d^2)`` and ``sum(u d)`` (users without one get the pooled mean)."""
+        center = {a: _center(scale, first.get(a), n[a]) for a in (0, 1)}
+        fill = sum(float(row[6] or 0) for row in first.values()) / observed if cov is not None else 0.0
+        cc_mean = {a: (float(first[a][6] or 0) + (n[a] - int(first[a][5])) * fill) / n[a] if cov is not None else 0.0
+                   for a in (0, 1)}
+        if scale == "log":
+            u = f"({value}) - {_per_arm(center)}"
+        else:
+            mean_x = {a: float(first[a][2]) / n[a] if n[a] else 1.0 for a in (0, 1)}
+            u = f"(({value}) - {_per_arm(center)} * ({weight})) / {_per_arm(mean_x)}"
+        d = f"COALESCE({cov}, {num(fill)}) - {_per_arm(cc_mean)}" if cov is not None else "0.0"
+        second = {int(r[0]): r[1:] for r in self._rows(
+            f"SELECT arm, SUM(u * u), SUM(d * d), SUM(u * d) FROM (SELECT arm, {u} AS u, {d} AS d {kept}) "
+            "GROUP BY arm")}
+        part = {a: tuple(float(v or 0) for v in second.get(a, (0.0, 0.0, 0.0))) for a in (0, 1)}
+        return {a: stats.CovSums(n[a], center[a], part[a][0], cc_mean[a], part[a][1], part[a][2]) for a in (0, 1)}
 
 
 def num(value: float) -> str:
