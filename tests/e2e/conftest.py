@@ -39,15 +39,22 @@ class Server:
     console: Console
     webhooks: list[dict[str, Any]] = field(default_factory=list)
 
-    def get(self, path: str, **params: Any) -> Any:
-        r = httpx.get(f"{self.api_url}{path}", params=params, timeout=60)
+    def _call(self, method: str, path: str, **kw: Any) -> Any:
+        """One API call, retried as Prefect's own client retries: the server answers 503 for errors a client
+        can retry on (SQLite's "database is locked" while the worker writes), 429 and 502 likewise."""
+        for attempt in range(8):
+            r = httpx.request(method, f"{self.api_url}{path}", timeout=60, **kw)
+            if r.status_code not in (429, 502, 503) or attempt == 7:
+                break
+            time.sleep(min(0.25 * 2**attempt, 4.0))
         r.raise_for_status()
         return r.json()
 
+    def get(self, path: str, **params: Any) -> Any:
+        return self._call("GET", path, params=params)
+
     def post(self, path: str, body: dict[str, Any]) -> Any:
-        r = httpx.post(f"{self.api_url}{path}", json=body, timeout=60)
-        r.raise_for_status()
-        return r.json()
+        return self._call("POST", path, json=body)
 
     def deployment(self, name: str) -> dict[str, Any]:
         return self.get(f"/deployments/name/{name}/{name}")
