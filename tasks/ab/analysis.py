@@ -29,8 +29,8 @@ from scipy import stats as sps
 from registry.errors import InvalidInput
 from tasks import stats
 from tasks.ab.data import METRIC_SUMS, ArmData
+from tasks.ab.moments import LOG_NEEDS_POSITIVE, SummaryArm, raw_means
 from tasks.ab.moments import Estimate as _Estimate
-from tasks.ab.moments import SummaryArm
 from tasks.ab.moments import clean as _clean
 
 Arm = ArmData | SummaryArm  # per-user vectors (Arrow engine, --stats file) or the DuckDB engine's sums
@@ -168,11 +168,8 @@ def estimate(metric: str, control: Arm, treatment: Arm, *, estimator: str | None
     notes: list[str] = []
     if name == "log" and ((yc <= 0).any() or (yt <= 0).any()):
         name = "capped"
-        notes.append("log scale needs positive values (some users have 0): capped mean instead")
-    raw = {"control_mean": _clean(float(yc.sum() / xc.sum())) if xc.sum() else None,
-           "treatment_mean": _clean(float(yt.sum() / xt.sum())) if xt.sum() else None}
-    if raw["control_mean"] and raw["treatment_mean"] is not None:
-        raw["rel_diff"] = raw["treatment_mean"] / raw["control_mean"] - 1
+        notes.append(LOG_NEEDS_POSITIVE)
+    raw = raw_means(float(yc.sum()), float(xc.sum()), float(yt.sum()), float(xt.sum()))
     if len(yc) == 0 or len(yt) == 0:
         lc, lt = stats.ratio_level(yc, xc), stats.ratio_level(yt, xt)
         return _Estimate(name, lc.stat(), lt.stat(), raw, None, notes)

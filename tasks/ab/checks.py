@@ -9,6 +9,7 @@ when the filters leave one group per arm, so no request-level array leaves DuckD
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -118,24 +119,26 @@ def profile(con: duckdb.DuckDBPyConnection, source: str, numbers: list[str],
     quantiles: dict[str, dict[float, float | None]] | None = None
     if quantiles_of is not None:
         anonymous = any(g[at + 1] for g in groups)
-        quantiles = _quantiles(con, source, quantiles_of) if anonymous else {a: {50: None, 95: None} for a in ARMS}
-        for g in groups if not anonymous else []:
-            if g[0] in ARMS and g[at] is not None:
-                quantiles[str(g[0])] = {50: float(g[at][0]), 95: float(g[at][1])}
+        quantiles = _quantiles(con, source, quantiles_of) if anonymous else arm_quantiles((g[0], g[at]) for g in groups)
         at += 2
     pre_rows = sum(int(g[at] or 0) for g in groups) if pre_of is not None else 0
     return Profile(groups, bounds, quantiles, pre_rows)
 
 
-def _quantiles(con: duckdb.DuckDBPyConnection, source: str, filters: Filters) -> dict[str, dict[float, float | None]]:
-    """Each arm's median and p95 latency over the rows with a user id."""
+def arm_quantiles(rows: Iterable[tuple[Any, Any]]) -> dict[str, dict[float, float | None]]:
+    """Each arm's ``{50: median, 95: p95}`` from ``(variant, [median, p95])`` rows (None where it has none)."""
     out: dict[str, dict[float, float | None]] = {a: {50: None, 95: None} for a in ARMS}
-    rows = run(con, "SELECT r.variant, quantile_cont(r.latency_ms, [0.5, 0.95]) FROM requests r WHERE "
-                    f"r.user_id IS NOT NULL AND {row_conditions(filters)[0]} GROUP BY r.variant", source).fetchall()
     for variant, qs in rows:
-        if qs is not None:
+        if variant in ARMS and qs is not None:
             out[str(variant)] = {50: float(qs[0]), 95: float(qs[1])}
     return out
+
+
+def _quantiles(con: duckdb.DuckDBPyConnection, source: str, filters: Filters) -> dict[str, dict[float, float | None]]:
+    """Each arm's median and p95 latency over the rows with a user id."""
+    return arm_quantiles(run(con, "SELECT r.variant, quantile_cont(r.latency_ms, [0.5, 0.95]) FROM requests r "
+                                  f"WHERE r.user_id IS NOT NULL AND {row_conditions(filters)[0]} GROUP BY r.variant",
+                             source).fetchall())
 
 
 def check_bounds(con: duckdb.DuckDBPyConnection, source: str, prof: Profile, scan: str | None,

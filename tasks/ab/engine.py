@@ -20,6 +20,7 @@ import numpy as np
 from registry.errors import InvalidInput
 from tasks.ab.checks import (
     Profile,
+    arm_quantiles,
     check_bounds,
     check_groups,
     footer_bounds,
@@ -27,7 +28,7 @@ from tasks.ab.checks import (
     profile,
     require_users,
 )
-from tasks.ab.data import ARMS, OPTIONAL, REQUIRED, ArmData, Window, is_table
+from tasks.ab.data import OPTIONAL, REQUIRED, ArmData, Window, is_table
 from tasks.ab.moments import SummaryArm, UserTable
 from tasks.ab.scan import NUMBERS, STRINGS, run, table_scan, typed_view
 from tasks.ab.sql import SUMS, Filters, row_conditions, user_arms_sql
@@ -64,11 +65,7 @@ SELECT r.variant, quantile_cont(r.latency_ms, [0.5, 0.95])
 FROM requests r JOIN firsts f ON f.user_id = r.user_id
 WHERE {arm} AND (f.c_first IS NULL OR f.t_first IS NULL OR (r.variant = 'treatment') = (f.t_first < f.c_first))
 GROUP BY r.variant""", source).fetchall()
-    out: dict[str, dict[float, float | None]] = {a: {50: None, 95: None} for a in ARMS}
-    for variant, qs in rows:
-        if qs is not None:
-            out[str(variant)] = {50: float(qs[0]), 95: float(qs[1])}
-    return out
+    return arm_quantiles(rows)
 
 
 def _totals(con: duckdb.DuckDBPyConnection, source: str) -> tuple[int, int, int]:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import duckdb
 
 MIN_COVARIATE_USERS = 10  # as tasks.stats.cuped
+LOG_NEEDS_POSITIVE = "log scale needs positive values (some users have 0): capped mean instead"
 
 
 @dataclass
@@ -100,7 +101,7 @@ class UserTable:
             return estimator, math.nan, []
         smallest, cap = self._rows(f"SELECT MIN({y}), quantile_cont({y} / {x}, {num(cap_quantile)}) {kept}")[0]
         if estimator == "log" and smallest is not None and smallest <= 0:
-            return "capped", cap, ["log scale needs positive values (some users have 0): capped mean instead"]
+            return "capped", cap, [LOG_NEEDS_POSITIVE]
         return estimator, cap, []
 
     def _centred(self, scale: str, value: str, weight: str, cov: str | None, first: dict[int, tuple[Any, ...]],
@@ -167,12 +168,18 @@ def clean(value: float | None) -> float | None:
 
 
 def _raw(first: dict[int, tuple[Any, ...]]) -> dict[str, Any]:
-    """The arms' plain means (sum of y over sum of x), as ``tasks.ab.analysis.estimate`` reports them."""
-    def mean(a: int) -> float | None:
+    """The raw means of the first pass' rows (``sum(y)``, ``sum(x)`` at 3 and 4)."""
+    def sums(a: int) -> tuple[float, float]:
         row = first.get(a)
-        return clean(float(row[3]) / float(row[4])) if row is not None and float(row[4] or 0) else None
+        return (float(row[3] or 0), float(row[4] or 0)) if row is not None else (0.0, 0.0)
 
-    raw: dict[str, Any] = {"control_mean": mean(0), "treatment_mean": mean(1)}
+    return raw_means(*sums(0), *sums(1))
+
+
+def raw_means(sy_c: float, sx_c: float, sy_t: float, sx_t: float) -> dict[str, Any]:
+    """Each arm's plain mean (sum of y over sum of x; None without any x) and their relative difference."""
+    raw: dict[str, Any] = {"control_mean": clean(sy_c / sx_c) if sx_c else None,
+                           "treatment_mean": clean(sy_t / sx_t) if sx_t else None}
     if raw["control_mean"] and raw["treatment_mean"] is not None:
         raw["rel_diff"] = raw["treatment_mean"] / raw["control_mean"] - 1
     return raw
