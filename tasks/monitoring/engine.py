@@ -243,10 +243,7 @@ def _arm_stat(sy: float, sx: float, n: int, resid2: float) -> stats.ArmStat:
     """``stats.ratio_level(y, x).stat()`` from the sums: ``r = sy / sx``, ``var = resid2 / mean(x)^2 / ((n-1) n)``."""
     if n == 0 or sx == 0:
         return stats.ArmStat(math.nan, math.nan, n)
-    r = sy / sx
-    if n < 2 or not math.isfinite(r):
-        return stats.ArmStat(r, math.nan, n)
-    return stats.ArmStat(r, resid2 / (sx / n) ** 2 / ((n - 1) * n), n)
+    return stats.level_stat(sy / sx, n, resid2 / (sx / n) ** 2)
 
 
 def _series(con: duckdb.DuckDBPyConnection, source: str, start_us: int, end_us: int) -> dict[str, Series]:
