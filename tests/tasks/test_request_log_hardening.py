@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,16 +67,23 @@ def test_unwritable_records_beyond_the_bound_and_at_exit_are_spilled_and_named(
     assert sorted(load_requests(str(spill))["request_id"]) == [f"r{i}" for i in range(5)]
 
 
-def test_torn_and_malformed_lines_are_skipped_and_counted(tmp_path: Path) -> None:
-    uri = tmp_path / "logs"
+def written(uri: Path, records: list[dict[str, Any]], tail: bytes = b"") -> Path:
+    """A log at ``uri`` holding ``records`` (one JSONL part), then ``tail`` appended as raw bytes: the part."""
     writer = RequestLogWriter(str(uri), flush_interval=3600)
-    for i in range(3):
-        writer.append("requests", record(i))
+    for rec in records:
+        writer.append("requests", rec)
     writer.close()
     part = next((uri / "requests").rglob("*.jsonl"))
     with part.open("ab") as fh:
-        fh.write(b'{"timestamp": "2026-11-20T10:00:09.000000Z", "request_id": "r9", "mod')  # torn
-        fh.write(b"\n[1, 2]\n" + b'{"timestamp": "2026-11-20T10:00:09Z", "request_id": "rx", "latency_ms": "slow"}\n')
+        fh.write(tail)
+    return part
+
+
+def test_torn_and_malformed_lines_are_skipped_and_counted(tmp_path: Path) -> None:
+    uri = tmp_path / "logs"
+    written(uri, [record(i) for i in range(3)],
+            b'{"timestamp": "2026-11-20T10:00:09.000000Z", "request_id": "r9", "mod'  # torn
+            b"\n[1, 2]\n" + b'{"timestamp": "2026-11-20T10:00:09Z", "request_id": "rx", "latency_ms": "slow"}\n')
     frame = load_requests(str(uri))
     assert sorted(frame["request_id"]) == ["r0", "r1", "r2"] and frame.attrs["skipped_lines"] == 3
 
@@ -91,13 +99,7 @@ def test_one_bad_line_is_skipped_and_counted_whatever_its_fault(tmp_path: Path, 
     from tasks.request_log import load_requests_arrow
 
     uri = tmp_path / "logs"
-    writer = RequestLogWriter(str(uri), flush_interval=3600)
-    for i in range(3):
-        writer.append("requests", record(i))
-    writer.close()
-    part = next((uri / "requests").rglob("*.jsonl"))
-    with part.open("ab") as fh:
-        fh.write(line + b"\n")
+    written(uri, [record(i) for i in range(3)], line + b"\n")
     frame = load_requests(str(uri))
     assert sorted(frame["request_id"]) == ["r0", "r1", "r2"] and frame.attrs["skipped_lines"] == 1
     assert load_requests_arrow(str(uri)).attrs["skipped_lines"] == 1  # as the previous reader
@@ -107,11 +109,7 @@ def test_logs_show_reads_a_log_with_a_torn_line(tmp_path: Path, capsys: pytest.C
     from modelctl.cli import main
 
     uri = tmp_path / "logs"
-    writer = RequestLogWriter(str(uri), flush_interval=3600)
-    writer.append("requests", record(1))
-    writer.close()
-    part = next((uri / "requests").rglob("*.jsonl"))
-    part.write_bytes(part.read_bytes() + b'{"timestamp": "2026-11')
+    written(uri, [record(1)], b'{"timestamp": "2026-11')
     os.environ["MODELCTL_LOG"] = str(uri)
     try:
         with pytest.raises(SystemExit) as exc:
