@@ -41,6 +41,15 @@ def _reg(tmp_path: Path) -> Registry:
     return reg
 
 
+def _serving(tmp_path: Path) -> Registry:
+    """A registry where model ``m`` (owner and purpose set) serves version 1, evaluated, in production."""
+    reg = _reg(tmp_path)
+    reg.register("m", {"provider": "anthropic", "model_id": OPUS, "purpose": "p", "owner": "o"})
+    reg.record_eval("m", 1, suite="s", passed=True)
+    reg.promote("m", 1, "production", reason="first")
+    return reg
+
+
 def _monitored(reg: Registry, name: str, version: int, end: datetime = NOW) -> None:
     """What the monitor flow records after a run over the window ending at ``end``."""
     check = VersionCheck(name, version, "ok", 1200, 300, "version", 9000, [])
@@ -141,10 +150,7 @@ def test_pinning_is_judged_against_the_configured_strict_ids(tmp_path: Path, mon
 
 
 def test_rollout_passes_by_experiment_rollback_or_a_forced_reason_and_fails_otherwise(tmp_path: Path) -> None:
-    reg = _reg(tmp_path)
-    reg.register("m", {"provider": "anthropic", "model_id": OPUS, "purpose": "p", "owner": "o"})
-    reg.record_eval("m", 1, suite="s", passed=True)
-    reg.promote("m", 1, "production", reason="first")
+    reg = _serving(tmp_path)
     assert _item(_check(reg), "m", "controlled-rollout").status == "not-applicable"  # no control to compare
     reg.register("m", {"provider": "anthropic", "model_id": OPUS, "temperature": 0.5})
     reg.record_eval("m", 2, suite="s", passed=True)
@@ -184,10 +190,7 @@ def test_release_process_names_apply(tmp_path: Path) -> None:
 
 
 def test_deprecation_plan_and_tracking(tmp_path: Path) -> None:
-    reg = _reg(tmp_path)
-    reg.register("m", {"provider": "anthropic", "model_id": OPUS, "purpose": "p", "owner": "o"})
-    reg.record_eval("m", 1, suite="s", passed=True)
-    reg.promote("m", 1, "production", reason="first")
+    reg = _serving(tmp_path)
     reg.register("b", {"provider": "bedrock", "model_id": "anthropic.claude-opus-4-1-20250805-v1:0",
                        "purpose": "p", "owner": "o"})
     reg.record_eval("b", 1, suite="s", passed=True)
@@ -296,10 +299,7 @@ def test_an_old_shipped_experiment_does_not_cover_a_later_plain_promotion(compli
 def test_a_canary_shipped_by_its_analysis_counts(tmp_path: Path) -> None:
     from registry.entities import AnalysisRecord
 
-    reg = _reg(tmp_path)
-    reg.register("m", {"provider": "anthropic", "model_id": OPUS, "purpose": "p", "owner": "o"})
-    reg.record_eval("m", 1, suite="s", passed=True)
-    reg.promote("m", 1, "production", reason="first")
+    reg = _serving(tmp_path)
     reg.register("m", {"provider": "anthropic", "model_id": OPUS, "temperature": 0.1})
     reg.record_eval("m", 2, suite="s", passed=True)
     exp = reg.start_experiment("m", control=1, treatment=2, split=0.1, kind="canary", steps=[0.1, 0.5, 1.0])
