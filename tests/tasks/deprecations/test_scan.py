@@ -12,7 +12,7 @@ import pytest
 from botocore.stub import Stubber
 
 from modelctl.cli import main
-from registry.service import open_registry
+from registry.service import Registry, open_registry
 from tasks.deprecations import sources
 from tasks.deprecations.matching import VersionIndex, VersionRef, nested_loop
 from tasks.deprecations.scan import run_scan
@@ -174,15 +174,21 @@ def test_a_failed_scan_leaves_the_registry_byte_for_byte_unchanged(registry: str
     assert snapshot_bytes(registry) == before
 
 
-def test_every_model_in_use_gets_a_plan(tmp_path: Path) -> None:
-    """No notice: a none-announced plan with lifecycle facts, a review date and a proposed target; refreshed
-    by every scan, written once, and replaced when an announcement arrives."""
-    uri = str(tmp_path / "reg")
+def _opus_writer(uri: str) -> Registry:
+    """A registry at ``uri`` whose model ``writer`` serves claude-opus-4-1-20250805 in production."""
     reg = open_registry(uri, actor="test")
     reg.init()
     reg.register("writer", {"provider": "anthropic", "model_id": "claude-opus-4-1-20250805"})
     reg.record_eval("writer", 1, suite="s", passed=True)
     reg.promote("writer", 1, "production", reason="first")
+    return reg
+
+
+def test_every_model_in_use_gets_a_plan(tmp_path: Path) -> None:
+    """No notice: a none-announced plan with lifecycle facts, a review date and a proposed target; refreshed
+    by every scan, written once, and replaced when an announcement arrives."""
+    uri = str(tmp_path / "reg")
+    reg = _opus_writer(uri)
     reg.register("tagger", {"provider": "openai", "model_id": "gpt-4.1-2025-04-14"})
     reg.register("tagger", {"provider": "openai", "model_id": "gpt-4.1-mini-2025-04-14"})
     reg.record_eval("tagger", 1, suite="s", passed=True)
@@ -233,11 +239,7 @@ def test_an_active_models_published_floor_is_a_lifecycle_fact(tmp_path: Path) ->
     litellm.write_text(json.dumps({"claude-opus-4-1-20250805": {"litellm_provider": "anthropic",
                                                                 "deprecation_date": "2026-09-01"}}))
     uri = str(tmp_path / "reg")
-    reg = open_registry(uri, actor="test")
-    reg.init()
-    reg.register("writer", {"provider": "anthropic", "model_id": "claude-opus-4-1-20250805"})
-    reg.record_eval("writer", 1, suite="s", passed=True)
-    reg.promote("writer", 1, "production", reason="first")
+    reg = _opus_writer(uri)
     result = run_scan(reg, [("anthropic", str(page)), ("litellm", str(litellm))], TODAY)
     assert result.affected == [] and result.events == []  # the provider has not deprecated it
     (plan,) = reg.get_model("writer").deprecation_plans
