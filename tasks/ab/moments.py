@@ -13,8 +13,8 @@ fetching per-user vectors — GrowthBook's split between its SQL layer and gbsta
    ``sum(d^2)`` and ``sum(u d)`` against the centred covariate (``tasks.stats.CovSums``).
 
 Two passes over centred values, as numpy computes them, so the results equal the per-user path to 1e-9
-(``tests/tasks/ab/test_moments.py``); only the per-user mean latency (for the descriptive Mann-Whitney test)
-is fetched as a vector. Memory is DuckDB's table (out of core past the memory limit), not Python's.
+(``same_analysis`` in ``tests/tasks/ab/test_engine.py`` checks them against both vector paths); only the
+per-user mean latency (for the descriptive Mann-Whitney test) is fetched as a vector. Memory is DuckDB's table (out of core past the memory limit), not Python's.
 """
 
 from __future__ import annotations
@@ -49,13 +49,10 @@ class Estimate:
 
 
 class UserTable:
-    """The engine's connection holding ``per_user``; closed when the analysis is done."""
+    """The engine's connection holding ``per_user`` (``open_arms_sql`` closes it when its block ends)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, pre_period: bool) -> None:
         self.con, self.pre_period = con, pre_period
-
-    def close(self) -> None:
-        self.con.close()
 
     def _rows(self, sql: str) -> list[tuple[Any, ...]]:
         return self.con.execute(sql).fetchall()
